@@ -1,0 +1,37 @@
+# Two entry points that work on a fresh machine with only Python and the package registries.
+#   make run   -> set up, fetch the offline data, train + evaluate configs/default.py into runs/default
+#   make test  -> set up, fetch the offline data, run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+WORKDIR ?= runs/default
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: setup data run test clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Debian's dataset-fashion-mnist package is the offline default dataset.
+data:
+	@if [ ! -f $(FMNIST) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null; \
+	  else \
+	    echo "Fashion-MNIST missing: run 'sudo apt-get install -y dataset-fashion-mnist'" >&2; exit 1; \
+	  fi; \
+	fi
+
+run: setup data
+	$(PY) -m mi_vae.main --config=configs/default.py --workdir=$(WORKDIR)
+
+test: setup data
+	$(PY) -m pytest -q -n 2 tests
+
+clean:
+	rm -rf $(VENV) runs
