@@ -1,0 +1,98 @@
+"""Entry point: flags -> config -> train and/or evaluate.
+
+python -m mi_vae.main --config=configs/default.py[:args] --workdir=DIR [--config.key=value ...] [--mode=train|eval]
+
+Errors a user can cause (bad config key or value, unknown method or dataset, missing data,
+unwritable workdir, incompatible checkpoint) end with one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+
+from absl import app, flags
+from ml_collections import config_flags
+
+config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:args]).", lock_config=True)
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and evaluation.")
+flags.DEFINE_enum("mode", "train", ["train", "eval"],
+                  "train: train (resuming from WORKDIR if it has checkpoints), then evaluate if config.run_eval; "
+                  "eval: evaluate the latest checkpoint of WORKDIR.")
+FLAGS = flags.FLAGS
+
+
+class UsageError(Exception):
+    """A problem with the user's input, reported as one line."""
+
+
+def write_json_atomic(path: str, obj) -> None:
+    """Write JSON to a temporary file in the same directory, then rename it over ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=str)
+    os.replace(tmp, path)
+
+
+def check_workdir(workdir: str) -> None:
+    """Create ``workdir`` if needed and check it is writable, before any work is done."""
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=workdir, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise UsageError(f"workdir {workdir} is not writable: {err.strerror or err}") from None
+
+
+def run(config, workdir: str, mode: str) -> None:
+    from mi_vae import train as train_lib
+
+    check_workdir(workdir)
+    if mode == "train":
+        method, state, dataset, preempted = train_lib.train(config, workdir, on_ready=lambda: write_json_atomic(
+            os.path.join(workdir, "config.json"), config.to_dict()))
+        if preempted or not config.run_eval:
+            return
+    else:
+        if not os.path.isfile(os.path.join(workdir, "config.json")):
+            raise UsageError(f"{workdir} has no config.json: not a mi_vae work directory")
+        method = state = dataset = None
+    try:
+        from mi_vae import evaluation
+    except ImportError:  # evaluation not installed in this build
+        logging.warning("mi_vae.evaluation is unavailable; skipping evaluation")
+        return
+    evaluation.evaluate(config, workdir, method=method, state=state, dataset=dataset)
+
+
+def main(argv) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    logging.getLogger().setLevel(logging.WARNING)  # quiet libraries (Orbax logs every save at INFO)
+    logging.getLogger("mi_vae").setLevel(logging.INFO)
+    if FLAGS.config is None or FLAGS.workdir is None:
+        _fail("both --config and --workdir are required")
+    from mi_vae.data import DatasetError
+    from mi_vae.methods import UnknownMethodError
+    from mi_vae.train import CheckpointMismatchError, NonFiniteError, NoUsableCheckpointError
+
+    user_errors = (UsageError, DatasetError, UnknownMethodError, CheckpointMismatchError,
+                   NoUsableCheckpointError, NonFiniteError, ValueError, KeyError, AttributeError)
+    try:
+        run(FLAGS.config, FLAGS.workdir, FLAGS.mode)
+    except user_errors as err:
+        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        _fail(message.strip().splitlines()[0] if message.strip() else type(err).__name__)
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)

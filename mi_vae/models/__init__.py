@@ -1,0 +1,37 @@
+"""Flax Linen modules: encoders, decoders, critics t(x, z), auxiliary networks, discriminators.
+
+Encoders map x -> (mean, log_var) of a diagonal Gaussian q(z|x) with log-variance clipped to
+[LOG_VAR_MIN, LOG_VAR_MAX]. Decoders map z -> the parameters of p(x|z) with the shape of x
+(Bernoulli logits or a Gaussian mean). Every module takes ``dtype`` (the compute dtype);
+parameters stay float32 and heads return float32 so that losses are computed in float32.
+
+Architectures are chosen by name (``build_encoder`` / ``build_decoder``):
+  mlp      fully connected, depth and width configurable (InfoMax-VAE varies decoder depth 2/4/10)
+  conv28   the InfoMax-VAE 28x28 conv net (4x4 stride-2 convs 28-28-56-118, 1x1 head)
+  conv32   a 32x32 conv net for CIFAR (4x4 stride-2 convs 64-128-256)
+  dcgan64  the DCGAN/WAE-style 64x64 net with BatchNorm (VIMAE CelebA setting)
+"""
+
+from mi_vae.models.networks import (
+    ENCODERS,
+    DECODERS,
+    LOG_VAR_MAX,
+    LOG_VAR_MIN,
+    Critic,
+    MLP,
+    VAE,
+    build_decoder,
+    build_encoder,
+)
+
+__all__ = [
+    "ENCODERS",
+    "DECODERS",
+    "LOG_VAR_MAX",
+    "LOG_VAR_MIN",
+    "Critic",
+    "MLP",
+    "VAE",
+    "build_decoder",
+    "build_encoder",
+]

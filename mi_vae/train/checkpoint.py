@@ -1,0 +1,112 @@
+"""Checkpoints: Orbax ``CheckpointManager`` behind one small class.
+
+What a checkpoint holds: the whole train state (parameters, optimizer states, BatchNorm
+statistics, step, RNG, non-finite counters). The data position is a function of the step, and the
+resolved config lives in WORKDIR/config.json, so the state is all a resume needs.
+
+Guarantees:
+* Saves are asynchronous and atomic (Orbax writes to a temporary directory and renames it);
+  an unfinished save is never listed as a step.
+* keep-N: only the newest ``keep`` steps remain; nothing else in the workdir is deleted.
+* Restore checks every leaf's shape and dtype against the state the config builds (Orbax alone
+  does not) and raises ``CheckpointMismatchError`` naming the first mismatch, touching nothing.
+* An unreadable newest step is skipped with one warning line and the previous step is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointMismatchError(ValueError):
+    """The checkpoint does not fit the model the config builds."""
+
+
+class NoUsableCheckpointError(RuntimeError):
+    """Checkpoints exist but none can be read."""
+
+
+def _path(key_path) -> str:
+    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in key_path)
+
+
+class Checkpointer:
+    def __init__(self, directory: str, keep: int, async_save: bool = True):
+        self.directory = os.path.abspath(directory)
+        self.manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                                 enable_async_checkpointing=async_save),
+        )
+
+    def steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def latest_step(self) -> int | None:
+        steps = self.steps()
+        return steps[-1] if steps else None
+
+    def save(self, step: int, state) -> None:
+        """Save ``state`` as ``step`` (asynchronously); a step already saved is left as it is."""
+        if step in self.manager.all_steps():
+            return
+        self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+
+    def wait(self) -> None:
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.wait_until_finished()
+        self.manager.close()
+
+    def check_compatible(self, step: int, target) -> None:
+        """Raise CheckpointMismatchError if step's tree, shapes or dtypes differ from ``target``'s."""
+        saved = self.manager.item_metadata(step)
+        saved = getattr(saved, "tree", saved)
+        saved_leaves = dict((_path(p), leaf) for p, leaf in jax.tree_util.tree_flatten_with_path(saved)[0])
+        target_leaves = dict((_path(p), leaf) for p, leaf in jax.tree_util.tree_flatten_with_path(target)[0])
+        missing = sorted(set(target_leaves) - set(saved_leaves))
+        extra = sorted(set(saved_leaves) - set(target_leaves))
+        if missing or extra:
+            what = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
+            raise CheckpointMismatchError(
+                f"checkpoint step {step} in {self.directory} does not match the model the config builds: {what} "
+                f"({len(missing)} missing, {len(extra)} unexpected entries); use a new --workdir for a changed model")
+        for name, want in target_leaves.items():
+            have = saved_leaves[name]
+            if tuple(have.shape) != tuple(want.shape) or np.dtype(have.dtype) != np.dtype(want.dtype):
+                raise CheckpointMismatchError(
+                    f"checkpoint step {step} in {self.directory} does not match the model the config builds: "
+                    f"{name} is {np.dtype(have.dtype).name}{list(have.shape)} in the checkpoint but "
+                    f"{np.dtype(want.dtype).name}{list(want.shape)} in the model; use a new --workdir for a changed model")
+
+    def restore_latest(self, target):
+        """Restore the newest readable step onto ``target``'s shapes and shardings.
+
+        ``target`` is a state pytree (arrays or ShapeDtypeStructs with shardings). Returns
+        (state, step) or (None, None) when there is no checkpoint.
+        """
+        steps = self.steps()
+        if not steps:
+            return None, None
+        abstract = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=getattr(a, "sharding", None)), target)
+        for step in reversed(steps):
+            try:
+                self.check_compatible(step, abstract)
+                state = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+                return state, step
+            except CheckpointMismatchError:
+                raise
+            except Exception as err:  # unreadable step: fall back to the previous one
+                first_line = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+                log.warning("checkpoint step %d in %s is unreadable (%s); falling back to an earlier step",
+                            step, self.directory, first_line)
+        raise NoUsableCheckpointError(f"no readable checkpoint in {self.directory} (steps {steps})")

@@ -1,0 +1,193 @@
+"""The training loop: data, state, compiled chunks of steps, logging, checkpoints, preemption.
+
+``train(config, workdir)`` resumes automatically from the newest checkpoint in WORKDIR/checkpoints
+and otherwise starts fresh. Everything a resumed run draws (data order, per-step keys) is a
+function of the step, so a resumed run reproduces an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from mi_vae import data as data_lib
+from mi_vae.methods import DataSpec, get_method
+from mi_vae.train.checkpoint import Checkpointer
+from mi_vae.train.state import init_state, make_optimizers
+from mi_vae.train.step import batch_sharded, make_mesh, make_train_chunk, replicated
+
+log = logging.getLogger(__name__)
+
+#: datasets up to this size (bytes) are kept on the device and batches are gathered there
+DEVICE_DATA_BYTES = 2 << 30
+
+
+class NonFiniteError(RuntimeError):
+    """Too many consecutive non-finite steps."""
+
+
+def load_data(config: ml_collections.ConfigDict) -> data_lib.ArrayDataset:
+    return data_lib.load_dataset(
+        config.dataset, data_dir=config.data_dir or None,
+        max_train_examples=config.max_train_examples or None,
+        max_test_examples=config.max_test_examples or None, seed=config.seed)
+
+
+def data_spec(dataset: data_lib.ArrayDataset) -> DataSpec:
+    return DataSpec(tuple(dataset.example_shape), dataset.likelihood, dataset.num_classes)
+
+
+def num_train_steps(config, num_examples: int) -> int:
+    if config.num_epochs > 0:
+        return int(config.num_epochs) * (num_examples // config.batch_size)
+    return int(config.num_train_steps)
+
+
+class MetricWriter:
+    """Appends one JSON object per logged step to WORKDIR/metrics.jsonl (process 0 only).
+
+    After a resume, steps logged past the restored checkpoint appear again; readers keep the last
+    row of each (step, split): see ``read_metrics``.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.enabled = jax.process_index() == 0
+
+    def write(self, row: dict) -> None:
+        if self.enabled:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+def read_metrics(path: str, split: str = "train") -> list[dict]:
+    """Rows of metrics.jsonl for ``split``, one per step (the last written), in step order."""
+    rows: dict[int, dict] = {}
+    with open(path) as f:
+        for line in f:
+            row = json.loads(line)
+            if row.get("split") == split:
+                rows[row["step"]] = row
+    return [rows[s] for s in sorted(rows)]
+
+
+class Preemption:
+    """SIGTERM sets a flag; the loop saves a checkpoint at the current step and exits cleanly."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        try:
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread
+            self._previous = None
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def build(config, dataset, mesh):
+    """Method, optimizers, state shardings and a fresh (sharded) state."""
+    method = get_method(config, data_spec(dataset))
+    optimizers = make_optimizers(method)
+    x_example = jnp.asarray(data_lib.to_float(dataset.train_x[: max(1, config.batch_size // mesh.size)]))
+
+    def create():
+        return init_state(method, optimizers, config.seed, x_example)
+
+    abstract = jax.eval_shape(create)
+    state_shardings = jax.tree.map(lambda _: replicated(mesh), abstract)
+    state = jax.jit(create, out_shardings=state_shardings)()
+    return method, optimizers, state, state_shardings
+
+
+def train(config: ml_collections.ConfigDict, workdir: str, dataset=None, on_ready=None):
+    """Train ``config`` in ``workdir``; returns (method, state, dataset, preempted).
+
+    ``on_ready()`` is called once the state is built and any checkpoint restored, before step 0
+    (the CLI writes config.json there, so a rejected restart leaves the old one in place).
+    """
+    dataset = load_data(config) if dataset is None else dataset
+    mesh = make_mesh()
+    if config.batch_size % mesh.size:
+        raise ValueError(f"batch_size {config.batch_size} is not divisible by the device count {mesh.size}")
+    num_examples = dataset.train_x.shape[0]
+    if config.batch_size > num_examples:
+        raise ValueError(f"batch_size {config.batch_size} exceeds the {num_examples} training examples")
+    total_steps = num_train_steps(config, num_examples)
+    method, optimizers, state, state_shardings = build(config, dataset, mesh)
+
+    checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints)
+    restored, restored_step = checkpointer.restore_latest(state)
+    if restored is not None:
+        state = restored
+        log.info("resumed from checkpoint step %d", restored_step)
+    step = int(jax.device_get(state["step"]))
+    if on_ready is not None:
+        on_ready()
+
+    data_on_device = dataset.train_x.nbytes <= DEVICE_DATA_BYTES
+    chunk = int(config.steps_per_call or config.log_every_steps)
+    train_chunk = make_train_chunk(method, optimizers, mesh, state_shardings, data_on_device=data_on_device,
+                                   dynamic_binarization=config.binarize)
+    device_data = (jax.device_put(dataset.train_x, replicated(mesh)) if data_on_device
+                   else jax.device_put(np.zeros((), np.float32), replicated(mesh)))
+    xs_sharding = batch_sharded(mesh, batch_axis=1)
+    writer = MetricWriter(os.path.join(workdir, "metrics.jsonl"))
+    batch = config.batch_size
+
+    start_time, start_step = time.time(), step
+    last_log_time, last_log_step = start_time, step
+    with Preemption() as preemption:
+        while step < total_steps and not preemption.requested:
+            boundaries = [total_steps, _next_multiple(step, config.log_every_steps),
+                          _next_multiple(step, config.checkpoint_every_steps)]
+            n = min(chunk, *(b - step for b in boundaries))
+            idx = data_lib.batch_indices(config.seed, step, chunk, num_examples, batch)
+            xs = idx if data_on_device else dataset.train_x[idx]
+            active = np.arange(chunk) < n
+            state, metrics = train_chunk(state, device_data, jax.device_put(xs, xs_sharding),
+                                         jax.device_put(active, replicated(mesh)))
+            step += n
+            if step % config.log_every_steps == 0 or step == total_steps:
+                metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                now = time.time()
+                rate = (step - last_log_step) * batch / max(now - last_log_time, 1e-9)
+                last_log_time, last_log_step = now, step
+                writer.write({"step": step, "split": "train", **metrics, "examples_per_sec": rate})
+                eta = (total_steps - step) * batch / max(rate, 1e-9)
+                log.info("step %d/%d loss %.4f %s | %.0f ex/s | ETA %.0fs", step, total_steps, metrics["loss"],
+                         " ".join(f"{k} {v:.4g}" for k, v in metrics.items() if "/" in k), rate, eta)
+                if metrics["nonfinite"] >= config.max_consecutive_nonfinite:
+                    checkpointer.close()
+                    raise NonFiniteError(
+                        f"{int(metrics['nonfinite'])} consecutive non-finite steps at step {step}; stopping. "
+                        f"The last good checkpoint (step {checkpointer.latest_step()}) is intact.")
+            if step % config.checkpoint_every_steps == 0 or step == total_steps or preemption.requested:
+                checkpointer.save(step, state)
+        if preemption.requested:
+            checkpointer.save(step, state)
+            log.info("SIGTERM: saved checkpoint at step %d; exiting", step)
+    checkpointer.close()
+    elapsed = time.time() - start_time
+    log.info("trained steps %d..%d in %.1fs", start_step, step, elapsed)
+    return method, state, dataset, preemption.requested
+
+
+def _next_multiple(step: int, every: int) -> int:
+    return (step // every + 1) * every

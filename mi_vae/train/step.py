@@ -1,0 +1,135 @@
+"""One generic jit-compiled training step for any method, data-parallel over a "data" mesh axis.
+
+``make_train_chunk`` returns ``train_chunk(state, data, xs, active) -> (state, metrics)`` that runs
+``K`` steps inside one ``lax.scan``:
+
+* ``data``: the training set on the device (uint8 images or float32), replicated over the mesh,
+  and ``xs`` the batch indices ``[K, B]`` sharded over "data" (small datasets); or ``data`` a
+  placeholder scalar and ``xs`` the batches themselves ``[K, B, ...]`` (datasets kept on the host).
+* ``active[K]`` masks the tail of a short final chunk, so every call has the same shapes and the
+  step compiles once.
+
+Inside a step, players are updated in the method's order, each by the gradient of its own loss
+w.r.t. its own parameters, seeing the players updated before it. Batch statistics (permutations,
+MMD pairs, BatchNorm) are over the global batch: the batch is a single sharded array and XLA inserts
+the collectives, so results do not depend on the device count. A step whose loss or gradients are
+not finite leaves parameters and optimizer state unchanged and counts itself in ``nonfinite``.
+The state is donated.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from mi_vae.data import binarize, to_float
+from mi_vae.methods import Method
+
+DATA_AXIS = "data"
+
+
+def make_mesh(devices=None) -> Mesh:
+    """A 1-D mesh with axis "data" over all (or the given) devices."""
+    devices = jax.devices() if devices is None else devices
+    return jax.make_mesh((len(devices),), (DATA_AXIS,), axis_types=(jax.sharding.AxisType.Auto,), devices=devices)
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def batch_sharded(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
+    """Sharding of an array whose axis ``batch_axis`` is the global batch."""
+    return NamedSharding(mesh, P(*([None] * batch_axis), DATA_AXIS))
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]))
+
+
+def make_step(method: Method, optimizers: dict[str, optax.GradientTransformation], mesh: Mesh,
+              dynamic_binarization: bool) -> Callable:
+    """``step(state, x) -> (state, metrics)`` for one global batch x (float or uint8)."""
+    x_sharding = batch_sharded(mesh)
+
+    def step(state, x):
+        rng = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
+        rng_method, rng_data = jax.random.split(rng)
+        x = jax.lax.with_sharding_constraint(to_float(x), x_sharding)
+        if dynamic_binarization:
+            x = binarize(rng_data, x)
+        batch = {"x": x}
+        params, opt_state = dict(state["params"]), dict(state["opt_state"])
+        batch_stats = state["batch_stats"]
+        ok = jnp.array(True)
+        metrics = {}
+        for player in method.players:
+            def loss_fn(p, player=player):
+                out, new_stats = method.losses({**params, player: p}, batch_stats, batch, rng_method, state["step"])
+                loss, player_metrics = out[player]
+                return loss, (player_metrics, new_stats)
+
+            (loss, (player_metrics, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params[player])
+            ok = ok & jnp.isfinite(loss) & _all_finite(grads)
+            updates, opt_state[player] = optimizers[player].update(grads, opt_state[player], params[player])
+            params[player] = optax.apply_updates(params[player], updates)
+            if player == method.batch_stats_player:
+                batch_stats = new_stats
+            prefix = "" if player == method.players[0] else f"{player}/"
+            metrics.update({f"{prefix}{k}": v for k, v in player_metrics.items()})
+            metrics[f"{player}/loss"] = loss
+        metrics["loss"] = metrics[f"{method.players[0]}/loss"]
+
+        updated = {"params": params, "opt_state": opt_state, "batch_stats": batch_stats}
+        kept = jax.tree.map(lambda new, old: jnp.where(ok, new, old), updated,
+                            {k: state[k] for k in updated})
+        new_state = {
+            **state, **kept,
+            "step": state["step"] + 1,
+            "nonfinite": jnp.where(ok, 0, state["nonfinite"] + 1),
+            "skipped": state["skipped"] + (~ok).astype(jnp.int32),
+        }
+        return new_state, jax.tree.map(lambda m: m.astype(jnp.float32), metrics)
+
+    return step
+
+
+def make_train_chunk(method: Method, optimizers, mesh: Mesh, state_shardings, *, data_on_device: bool,
+                     dynamic_binarization: bool = False) -> Callable:
+    """The jitted ``train_chunk(state, data, xs, active) -> (state, metrics)``; see the module docstring.
+
+    ``metrics`` are the means over the chunk's active steps, plus ``nonfinite`` and ``skipped``.
+    """
+    step = make_step(method, optimizers, mesh, dynamic_binarization)
+
+    def train_chunk(state, data, xs, active):
+        def run(state, x_or_idx):
+            return step(state, data[x_or_idx] if data_on_device else x_or_idx)
+
+        metrics_shape = jax.eval_shape(run, state, xs[0])[1]
+
+        def skip(state, x_or_idx):
+            return state, jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), metrics_shape)
+
+        def body(state, inputs):
+            x_or_idx, is_active = inputs
+            return jax.lax.cond(is_active, run, skip, state, x_or_idx)
+
+        state, metrics = jax.lax.scan(body, state, (xs, active))
+        weight = active.astype(jnp.float32)
+        metrics = jax.tree.map(lambda m: jnp.sum(m * weight) / jnp.maximum(jnp.sum(weight), 1.0), metrics)
+        metrics["nonfinite"] = state["nonfinite"].astype(jnp.float32)
+        metrics["skipped"] = state["skipped"].astype(jnp.float32)
+        return state, metrics
+
+    xs_sharding = batch_sharded(mesh, batch_axis=1)
+    return jax.jit(
+        train_chunk,
+        in_shardings=(state_shardings, replicated(mesh), xs_sharding, replicated(mesh)),
+        out_shardings=(state_shardings, replicated(mesh)),
+        donate_argnums=(0,),
+    )
