@@ -34,7 +34,15 @@ class NoUsableCheckpointError(RuntimeError):
 
 
 def _path(key_path) -> str:
-    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in key_path)
+    parts = []
+    for k in key_path:
+        for attr in ("key", "idx", "name"):
+            if hasattr(k, attr):
+                parts.append(str(getattr(k, attr)))
+                break
+        else:
+            parts.append(str(k))
+    return "/".join(parts)
 
 
 class Checkpointer:
@@ -44,6 +52,7 @@ class Checkpointer:
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
                                                  enable_async_checkpointing=async_save),
+            item_handlers=ocp.StandardCheckpointHandler(),
         )
 
     def steps(self) -> list[int]:

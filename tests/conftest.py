@@ -1,0 +1,28 @@
+"""Shared test helpers: run the CLI in a subprocess, read a run's metrics."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(*args: str, devices: int = 1, check: bool = True, timeout: float = 300,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m mi_vae.main ARGS`` from the repo root on ``devices`` forced CPU devices."""
+    full_env = {**os.environ, "JAX_PLATFORMS": "cpu",
+                "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "mi_vae.main", *args], cwd=REPO, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"CLI failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return proc
+
+
+@pytest.fixture
+def cli():
+    return run_cli

@@ -1,0 +1,141 @@
+"""The engine: CLI training, device-count invariance, determinism, exact resume, compile-once."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from mi_vae.config import base_config
+from mi_vae.train import read_metrics
+
+SMOKE = ["--config.run_eval=False"]
+
+
+def losses_of(workdir, key="loss"):
+    return {row["step"]: row[key] for row in read_metrics(os.path.join(workdir, "metrics.jsonl"))}
+
+
+@pytest.mark.parametrize("config", ["vae", "beta_vae", "infomax_vae", "default"])
+def test_smoke_config_trains_through_cli_and_loss_falls(tmp_path, config):
+    workdir = str(tmp_path / config)
+    run_cli(f"--config=configs/{config}.py:smoke=True", f"--workdir={workdir}", *SMOKE)
+    rows = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+    assert rows[-1]["step"] == 200
+    assert rows[-1]["loss"] < 0.8 * rows[0]["loss"]
+    for key in ("loss", "vae/loss", "recon_nll", "kl", "elbo", "examples_per_sec"):
+        assert np.isfinite(rows[-1][key]), key
+    saved = json.load(open(os.path.join(workdir, "config.json")))
+    assert saved["batch_size"] == 32
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["100", "200"]
+
+
+def test_infomax_logs_each_players_loss_and_critic_estimate_rises(tmp_path):
+    workdir = str(tmp_path / "infomax")
+    run_cli("--config=configs/infomax_vae.py:smoke=True", f"--workdir={workdir}", "--config.num_train_steps=300",
+            *SMOKE)
+    rows = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+    assert {"vae/loss", "critic/loss", "mi_estimate", "critic/mi_estimate"} <= set(rows[-1])
+    first, last = rows[0]["critic/mi_estimate"], np.mean([r["critic/mi_estimate"] for r in rows[-3:]])
+    assert last > first + 0.5, (first, last)
+
+
+def test_one_and_eight_devices_log_the_same_losses(tmp_path):
+    args = ["--config=configs/infomax_vae.py:smoke=True", "--config.num_train_steps=60", *SMOKE]
+    run_cli(*args, f"--workdir={tmp_path / 'one'}", devices=1)
+    run_cli(*args, f"--workdir={tmp_path / 'eight'}", devices=8)
+    for key in ("loss", "critic/loss", "kl"):
+        one, eight = losses_of(tmp_path / "one", key), losses_of(tmp_path / "eight", key)
+        assert one.keys() == eight.keys()
+        np.testing.assert_allclose([eight[s] for s in one], [one[s] for s in one], rtol=1e-5, atol=1e-6,
+                                   err_msg=key)
+
+
+def test_same_seed_same_losses_and_resume_continues_identically(tmp_path):
+    args = ["--config=configs/infomax_vae.py:smoke=True", "--config.checkpoint_every_steps=60",
+            "--config.log_every_steps=20", *SMOKE]
+    run_cli(*args, "--config.num_train_steps=120", f"--workdir={tmp_path / 'a'}")
+    run_cli(*args, "--config.num_train_steps=120", f"--workdir={tmp_path / 'b'}")
+    assert losses_of(tmp_path / "a") == losses_of(tmp_path / "b")
+    # Stop at step 60, restart with the full length: continues from the checkpoint.
+    run_cli(*args, "--config.num_train_steps=60", f"--workdir={tmp_path / 'c'}")
+    run_cli(*args, "--config.num_train_steps=120", f"--workdir={tmp_path / 'c'}")
+    assert losses_of(tmp_path / "c") == losses_of(tmp_path / "a")
+    assert losses_of(tmp_path / "c", "critic/loss") == losses_of(tmp_path / "a", "critic/loss")
+
+
+def smoke_config(**overrides):
+    from configs import infomax_vae
+
+    config = infomax_vae.get_config("smoke=True")
+    config.run_eval = False
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
+def test_step_compiles_once(tmp_path, monkeypatch):
+    from mi_vae.train import loop
+
+    compiled = []
+    original = loop.make_train_chunk
+
+    def recording(*args, **kwargs):
+        fn = original(*args, **kwargs)
+        compiled.append(fn)
+        return fn
+
+    monkeypatch.setattr(loop, "make_train_chunk", recording)
+    # 55 steps in chunks of 20 with checkpoints every 25: chunks of 20, 5, 20, 5, 5 steps.
+    config = smoke_config(num_train_steps=55, log_every_steps=20, checkpoint_every_steps=25)
+    _, state, _, _ = loop.train(config, str(tmp_path))
+    assert int(state["step"]) == 55
+    assert len(compiled) == 1 and compiled[0]._cache_size() == 1
+
+
+def test_critic_loss_reaches_only_critic_parameters():
+    from mi_vae.data import load_dataset, to_float
+    from mi_vae.methods import get_method
+    from mi_vae.train.loop import data_spec
+
+    config = smoke_config()
+    dataset = load_dataset("fashion_mnist", max_train_examples=64, max_test_examples=8)
+    method = get_method(config, data_spec(dataset))
+    x = jnp.asarray(to_float(dataset.train_x[:32]))
+    params = method.init(jax.random.key(0), x)["params"]
+
+    def player_loss(p, player):
+        return method.losses(p, {}, {"x": x}, jax.random.key(1), jnp.int32(0))[0][player][0]
+
+    grads = jax.grad(player_loss)(params, "critic")
+    assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(grads["vae"]))
+    assert any(float(jnp.abs(g).max()) > 0.0 for g in jax.tree.leaves(grads["critic"]))
+    vae_grads = jax.grad(player_loss)(params, "vae")
+    assert any(float(jnp.abs(g).max()) > 0.0 for g in jax.tree.leaves(vae_grads["vae"]))
+
+
+def test_conv28_matches_the_reference_shapes():
+    from mi_vae.models import VAE, build_decoder, build_encoder
+
+    model = VAE(build_encoder("conv28", 10), build_decoder("conv28", (28, 28, 1)))
+    x, z = jnp.zeros((3, 28, 28, 1)), jnp.zeros((3, 10))
+    variables = model.init(jax.random.key(0), x, z)
+    (mean, log_var), out = model.apply(variables, x, z)
+    assert mean.shape == log_var.shape == (3, 10) and out.shape == (3, 28, 28, 1)
+    kernels = [leaf.shape for path, leaf in jax.tree_util.tree_flatten_with_path(variables["params"])[0]
+               if "kernel" in jax.tree_util.keystr(path)]
+    # encoder convs 1->28->28->56->118, decoder 1x1 conv z->118 then 118-118-56-28-28-1
+    channels = [k[-1] for k in kernels if len(k) == 4]
+    assert channels == [28, 28, 56, 118, 118, 118, 56, 28, 28, 1]
+
+
+def test_base_config_keys():
+    config = base_config()
+    for key in ("method", "dataset", "latent_dim", "batch_size", "num_train_steps", "checkpoint_every_steps",
+                "log_every_steps", "seed", "compute_dtype"):
+        assert key in config
