@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 
@@ -94,5 +95,34 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+def _flag_error_line(err: BaseException) -> str:
+    """One line for a flag-parsing error (bad config file, argument, key or value)."""
+    text = str(err)
+    suggestion = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', text)
+    if suggestion:
+        return f"unknown config key {suggestion.group(2)!r}; did you mean {suggestion.group(1)!r}?"
+    if isinstance(err, AttributeError) or isinstance(getattr(err, "__cause__", None), AttributeError):
+        key = re.search(r"'([^'\\]+)'", text)
+        return f"unknown config key {key.group(1)!r}" if key else f"unknown config key: {text}"
+    if "No such file or directory" in text or "Failed to import" in text or "Attempted" in text:
+        path = re.search(r"No such file or directory: '([^']+)'", text)
+        return f"config file not found: {path.group(1)}" if path else "config file could not be loaded"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if "Traceback" in text and lines:  # an error raised inside get_config: its last line says what
+        return f"{lines[0].split(':')[0]}: {lines[-1]}"
+    return " ".join(lines)[:500] or type(err).__name__
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl flag parsing that reports any error as one line and exits 1 (no usage dump, no traceback)."""
+    try:
+        rest = FLAGS(argv)
+        if FLAGS.config is not None:
+            FLAGS.config.to_dict()  # the config file loads lazily: surface its errors here
+        return rest
+    except Exception as err:  # flags.Error, or errors raised while loading/overriding the config
+        _fail(_flag_error_line(err))
+
+
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)
