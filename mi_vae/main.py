@@ -23,6 +23,13 @@ flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and eva
 flags.DEFINE_enum("mode", "train", ["train", "eval"],
                   "train: train (resuming from WORKDIR if it has checkpoints), then evaluate if config.run_eval; "
                   "eval: evaluate the latest checkpoint of WORKDIR.")
+flags.DEFINE_bool("distributed", os.environ.get("MI_VAE_DISTRIBUTED", "") == "1",
+                  "Multi-process run (several hosts/GPU nodes or a TPU pod): call jax.distributed.initialize(). "
+                  "Also set by MI_VAE_DISTRIBUTED=1. Without the three flags below JAX detects SLURM, TPU pods "
+                  "and Open MPI itself.")
+flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed).")
+flags.DEFINE_integer("num_processes", None, "Number of processes (with --distributed).")
+flags.DEFINE_integer("process_id", None, "This process's index (with --distributed).")
 FLAGS = flags.FLAGS
 
 
@@ -50,23 +57,28 @@ def check_workdir(workdir: str) -> None:
 
 
 def run(config, workdir: str, mode: str) -> None:
+    import jax
+
+    from mi_vae import evaluation
     from mi_vae import train as train_lib
 
     check_workdir(workdir)
+    writer = jax.process_index() == 0  # only process 0 writes config, metrics, figures and the report
     if mode == "train":
-        method, state, dataset, preempted = train_lib.train(config, workdir, on_ready=lambda: write_json_atomic(
-            os.path.join(workdir, "config.json"), config.to_dict()))
-        if preempted or not config.run_eval:
+        def on_ready():
+            if writer:
+                write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
+
+        method, state, dataset, preempted = train_lib.train(config, workdir, on_ready=on_ready)
+        if preempted or not config.run_eval or not writer:
             return
+        state = jax.device_get(state)  # evaluation is host-local
     else:
         if not os.path.isfile(os.path.join(workdir, "config.json")):
             raise UsageError(f"{workdir} has no config.json: not a mi_vae work directory")
+        if not writer:
+            return
         method = state = dataset = None
-    try:
-        from mi_vae import evaluation
-    except ImportError:  # evaluation not installed in this build
-        logging.warning("mi_vae.evaluation is unavailable; skipping evaluation")
-        return
     evaluation.evaluate(config, workdir, method=method, state=state, dataset=dataset)
 
 
@@ -77,6 +89,12 @@ def main(argv) -> None:
     logging.getLogger("mi_vae").setLevel(logging.INFO)
     if FLAGS.config is None or FLAGS.workdir is None:
         _fail("both --config and --workdir are required")
+    if FLAGS.distributed:
+        import jax
+
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes; GPUs/TPUs use their own
+        jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
+                                   num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
     from mi_vae.data import DatasetError
     from mi_vae.methods import UnknownMethodError
     from mi_vae.train import CheckpointMismatchError, NonFiniteError, NoUsableCheckpointError

@@ -148,6 +148,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, dataset=None, on_read
     device_data = (jax.device_put(dataset.train_x, replicated(mesh)) if data_on_device
                    else jax.device_put(np.zeros((), np.float32), replicated(mesh)))
     xs_sharding = batch_sharded(mesh, batch_axis=1)
+    local_rows = process_local_rows(xs_sharding, (chunk, config.batch_size))
     writer = MetricWriter(os.path.join(workdir, "metrics.jsonl"))
     batch = config.batch_size
 
@@ -158,11 +159,12 @@ def train(config: ml_collections.ConfigDict, workdir: str, dataset=None, on_read
             boundaries = [total_steps, _next_multiple(step, config.log_every_steps),
                           _next_multiple(step, config.checkpoint_every_steps)]
             n = min(chunk, *(b - step for b in boundaries))
-            idx = data_lib.batch_indices(config.seed, step, chunk, num_examples, batch)
+            # Every process computes the global order; each gathers only the rows it owns.
+            idx = data_lib.batch_indices(config.seed, step, chunk, num_examples, batch)[:, local_rows]
             xs = idx if data_on_device else dataset.train_x[idx]
+            xs = jax.make_array_from_process_local_data(xs_sharding, xs, (chunk, batch, *xs.shape[2:]))
             active = np.arange(chunk) < n
-            state, metrics = train_chunk(state, device_data, jax.device_put(xs, xs_sharding),
-                                         jax.device_put(active, replicated(mesh)))
+            state, metrics = train_chunk(state, device_data, xs, jax.device_put(active, replicated(mesh)))
             step += n
             if step % config.log_every_steps == 0 or step == total_steps:
                 metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
@@ -187,6 +189,12 @@ def train(config: ml_collections.ConfigDict, workdir: str, dataset=None, on_read
     elapsed = time.time() - start_time
     log.info("trained steps %d..%d in %.1fs", start_step, step, elapsed)
     return method, state, dataset, preemption.requested
+
+
+def process_local_rows(sharding, shape: tuple[int, int]) -> slice:
+    """The contiguous slice of the global batch (axis 1 of ``shape``) held by this process's devices."""
+    spans = [index[1] for index in sharding.addressable_devices_indices_map(shape).values()]
+    return slice(min(s.start or 0 for s in spans), max(shape[1] if s.stop is None else s.stop for s in spans))
 
 
 def _next_multiple(step: int, every: int) -> int:
