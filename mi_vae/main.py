@@ -85,7 +85,7 @@ def run(config, workdir: str, mode: str) -> None:
 def main(argv) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    logging.getLogger().setLevel(logging.WARNING)  # quiet libraries (Orbax logs every save at INFO)
+    logging.getLogger().setLevel(logging.ERROR)  # quiet libraries (Orbax logs every save, tfds warns on missing data)
     logging.getLogger("mi_vae").setLevel(logging.INFO)
     if FLAGS.config is None or FLAGS.workdir is None:
         _fail("both --config and --workdir are required")
