@@ -8,4 +8,6 @@ from configs import infomax_vae
 
 
 def get_config(arg=None):
-    return infomax_vae.get_config(f"steps=3000,{arg}" if arg else "steps=3000")
+    config = infomax_vae.get_config(f"steps=3000,{arg}" if arg else "steps=3000")
+    config.eval.mi_critic_steps = min(config.eval.mi_critic_steps, 500) if config.eval.mi_critic_steps > 0 else 500
+    return config

@@ -10,6 +10,32 @@ from __future__ import annotations
 import ml_collections
 
 
+#: Evaluation settings (config.eval): keys and defaults; definitions in mi_vae/evaluation/runner.py.
+EVAL_DEFAULTS: dict = {
+    "seed": 0,
+    "num_examples": 0,
+    "batch_size": 500,
+    "iwae_k": 100,
+    "iwae_examples": 1000,
+    "iwae_batch": 100,
+    "iwae_chunk": 50,
+    "active_units_eps": 0.05,
+    "mi_samples": 1000,
+    "mi_critic_steps": -1,
+    "mi_critic_batch": 256,
+    "mi_critic_lr": 1e-4,
+    "mi_critic_widths": (512, 256),
+    "probe_labels": 1000,
+    "probe_noise": True,
+    "mmd_examples": 2000,
+    "figures": True,
+    "figure_columns": 8,
+    "traversal_dims": 8,
+    "traversal_range": 3.0,
+    "traversal_steps": 7,
+}
+
+
 def parse_arg(arg: str | None, **defaults):
     """Parse ``"a=1,b=x,smoke=True"`` into a ConfigDict, typed after ``defaults`` (big_vision style).
 
@@ -68,6 +94,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.checkpoint_every_steps = 1000
     c.keep_checkpoints = 3
     c.run_eval = True  # evaluate the final model after training
+    c.eval = ml_collections.ConfigDict(EVAL_DEFAULTS)
     return c
 
 
@@ -82,4 +109,5 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.num_epochs = 0
     c.log_every_steps = 20
     c.checkpoint_every_steps = 100
+    c.eval.update(iwae_k=8, mi_critic_steps=50, mi_critic_widths=(32,), probe_labels=200, mmd_examples=256)
     return c

@@ -152,8 +152,12 @@ class VAEMethod(Method):
         return jax.nn.softmax(out, axis=-1)
 
     def sample_prior(self, rng: jax.Array, n: int) -> jax.Array:
-        """z ~ p(z) = N(0, I), [n, latent_dim]."""
+        """z ~ p(z) = N(0, I), [n, latent_dim]. A method that changes the prior overrides this and ``prior_log_prob``."""
         return jax.random.normal(rng, (n, self.latent_dim), jnp.float32)
+
+    def prior_log_prob(self, z: jax.Array) -> jax.Array:
+        """log p(z) per example [B] for p(z) = N(0, I)."""
+        return L.normal_log_prob(z)
 
 
 def _kw(section: ml_collections.ConfigDict) -> dict:

@@ -68,7 +68,7 @@ def make_step(method: Method, optimizers: dict[str, optax.GradientTransformation
         ok = jnp.array(True)
         metrics = {}
         for player in method.players:
-            def loss_fn(p, player=player):
+            def loss_fn(p, player=player, batch_stats=batch_stats):
                 out, new_stats = method.losses({**params, player: p}, batch_stats, batch, rng_method, state["step"])
                 loss, player_metrics = out[player]
                 return loss, (player_metrics, new_stats)

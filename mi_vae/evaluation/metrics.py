@@ -1,0 +1,375 @@
+"""Evaluation metrics: pure functions of arrays (and of jittable callables where a model is needed).
+
+Every function states its exact definition. They take plain arrays so that each can be checked
+against an independent reference on a case with a known answer (tests/test_evaluation.py); the
+runner (``mi_vae.evaluation.runner``) feeds them a trained method's encoder and decoder outputs.
+
+Conventions: log-densities and MI in nats; "per example" means summed over the example's event
+axes (pixels, channels) and then averaged over the N evaluated examples; variances and
+covariances across examples use the unbiased (N - 1) normalisation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from scipy.optimize import linear_sum_assignment
+
+from mi_vae import losses as L
+from mi_vae import models
+from mi_vae.data import binarize as binarize_fn
+from mi_vae.data import to_float
+
+ArrayLike = Any
+
+#: One-line definitions for the report, by metric key (``<sigma>`` / ``<p>`` keys by prefix).
+DEFINITIONS: dict[str, str] = {
+    "elbo": "mean_i [log p(x_i|z_i) - KL(q(z|x_i) || p(z))], one z_i ~ q(z|x_i) per test example (nats)",
+    "recon_nll": "-mean_i log p(x_i|z_i), z_i ~ q(z|x_i) (nats; Bernoulli on grey levels = cross-entropy)",
+    "kl": "mean_i KL(q(z|x_i) || p(z)), closed form (nats)",
+    "recon_l2": "mean_i sum_pixels (x_i - x_hat_i)^2, x_hat_i the decoder's point estimate (Bernoulli "
+                "probabilities / Gaussian mean) at the same z_i ~ q(z|x_i) as recon_nll",
+    "active_units": "#{d : Var_i(E_q[z_d|x_i]) >= eps} (InfoMax-VAE eq. 7; Burda et al. use eps = 0.01)",
+    "mi_aggregate": "mean_i log q(z_i|x_i) / ((1/M) sum_j q(z_i|x_j)) over M test examples "
+                    "(InfoVAE app. B.2), <= log M",
+    "mi_aggregate_log_m": "log M, the ceiling of mi_aggregate",
+    "mi_critic": "Donsker-Varadhan bound E_q(x,z)[T] - log E_q(x)q(z)[e^T] on test pairs, T a critic "
+                 "trained post hoc on the frozen encoder (MINE; InfoMax-VAE section IV)",
+    "iwae_nll": "-mean_i log (1/K) sum_k p(x_i|z_k) p(z_k) / q(z_k|x_i), z_k ~ q(z|x_i) (nats)",
+    "iwae_k": "K, the importance samples of iwae_nll",
+    "probe_accuracy": "test accuracy of logistic regression on latent means, fit on labelled training "
+                      "examples (VIMAE section V.B)",
+    "probe_accuracy_gaussian_": "probe_accuracy with train and test inputs x + N(0, sigma^2) noise, clipped "
+                                "to [0, 1] (VIMAE tables III-V)",
+    "probe_accuracy_mask_": "probe_accuracy with train and test input pixels zeroed with probability p "
+                            "(VIMAE tables III-V)",
+    "mmd_prior": "unbiased MMD^2 between z_i ~ q(z|x_i) over test examples and as many z ~ p(z); RBF "
+                 "kernel exp(-||z - z'||^2 / (2d)) (InfoVAE section 4.2.1)",
+    "logdet_cov_per_dim": "log det Cov_i(z_i) / d, z_i ~ q(z|x_i); 0 when q(z) matches N(0, I) "
+                          "(InfoVAE figure 3)",
+    "cluster_accuracy": "accuracy of argmax categorical code under the best one-to-one code->class map "
+                        "(Hungarian)",
+    "mi_target": "M, the Mutual Autoencoder's MI target (config.M)",
+    "mi_achieved": "Barber-Agakov I_BA of the trained decoder with a freshly trained r(z|x) (MAE eq. 7)",
+}
+
+
+def definition(key: str) -> str:
+    """The one-line definition of a metric key ("" if unknown)."""
+    if key in DEFINITIONS:
+        return DEFINITIONS[key]
+    for prefix in ("probe_accuracy_gaussian_", "probe_accuracy_mask_"):
+        if key.startswith(prefix):
+            return DEFINITIONS[prefix]
+    return ""
+
+
+# ----------------------------------------------------------------------------- ELBO terms
+
+
+def elbo(log_px: ArrayLike, kl_values: ArrayLike) -> float:
+    """ELBO = mean_i [log p(x_i|z_i) - KL(q(z|x_i) || p(z))].
+
+    Args:
+      log_px: ``[N]`` log p(x_i|z_i), one sample z_i ~ q(z|x_i) per example.
+      kl_values: ``[N]`` closed-form KL(q(z|x_i) || p(z)).
+    """
+    return float(np.mean(np.asarray(log_px, np.float64) - np.asarray(kl_values, np.float64)))
+
+
+def recon_nll(log_px: ArrayLike) -> float:
+    """Reconstruction negative log-likelihood = -mean_i log p(x_i|z_i), z_i ~ q(z|x_i)."""
+    return float(-np.mean(np.asarray(log_px, np.float64)))
+
+
+def kl(kl_values: ArrayLike) -> float:
+    """Mean KL(q(z|x_i) || p(z)) over examples."""
+    return float(np.mean(np.asarray(kl_values, np.float64)))
+
+
+def recon_l2(x: ArrayLike, x_hat: ArrayLike) -> float:
+    """Squared reconstruction error = mean_i sum_{pixels} (x_i - x_hat_i)^2.
+
+    Summed over every non-batch axis (pixels and channels), averaged over examples. The runner
+    uses x_hat_i = the decoder's point estimate (Bernoulli probabilities or Gaussian mean,
+    ``method.reconstruction``) at the sample z_i ~ q(z|x_i) that recon_nll uses (a sample, not the
+    posterior mean, so that the definition holds for every encoder, categorical parts included).
+    """
+    x = np.asarray(x, np.float64)
+    diff = x - np.asarray(x_hat, np.float64)
+    return float(np.mean(np.sum(np.square(diff).reshape(x.shape[0], -1), axis=1)))
+
+
+# ----------------------------------------------------------------------------- latent statistics
+
+
+def latent_variances(means: ArrayLike) -> np.ndarray:
+    """Per-dimension activity Var_i(E_q[z_d|x_i]) across examples (unbiased), ``[N, D] -> [D]``."""
+    return np.var(np.asarray(means, np.float64), axis=0, ddof=1)
+
+
+def active_units(means: ArrayLike, eps: float = 0.05) -> int:
+    """Active units AU = sum_d 1{ Cov_x(E_{q(z_d|x)}[z_d]) >= eps }.
+
+    InfoMax-VAE eq. 7 (eps = 0.05); Burda et al. 2016 define it with eps = 0.01.
+
+    Args:
+      means: ``[N, D]`` posterior means E_q[z|x_i] over N examples.
+      eps: activity threshold.
+    """
+    return int(np.sum(latent_variances(means) >= eps))
+
+
+def mi_aggregate(z: ArrayLike, mean: ArrayLike, log_var: ArrayLike) -> float:
+    """Aggregate-posterior MI estimate (InfoVAE appendix B.2), via ``losses.aggregate_posterior_mi``.
+
+    I_q(x; z) ~= (1/M) sum_i [ log q(z_i|x_i) - log (1/M) sum_j q(z_i|x_j) ],  z_i ~ q(z|x_i),
+
+    over M examples; the estimate is <= log M (report it beside ``log M``).
+    """
+    f32 = lambda a: jnp.asarray(a, jnp.float32)
+    return float(jax.jit(L.aggregate_posterior_mi)(f32(z), f32(mean), f32(log_var)))
+
+
+def mmd_prior(z_q: ArrayLike, z_p: ArrayLike) -> float:
+    """MMD^2(q(z), p(z)) = E k(z,z') + E k(z~,z~') - 2 E k(z,z~), unbiased U-statistic.
+
+    ``losses.mmd(z_q, z_p, kernel="rbf", unbiased=True)`` with its default kernel
+    k(a, b) = exp(-||a - b||^2 / (2 d)), d the latent dimension (InfoVAE section 4.2.1 "MMD
+    statistic over the full data"). z_q: ``[N, D]`` codes z_i ~ q(z|x_i); z_p: ``[M, D]`` prior draws.
+    Can be slightly negative when q(z) = p(z).
+    """
+    return float(_mmd_rbf_unbiased(jnp.asarray(z_q, jnp.float32), jnp.asarray(z_p, jnp.float32)))
+
+
+@jax.jit
+def _mmd_rbf_unbiased(z_q: jax.Array, z_p: jax.Array) -> jax.Array:
+    return L.mmd(z_q, z_p, kernel="rbf", unbiased=True)
+
+
+def logdet_cov_per_dim(z: ArrayLike) -> float:
+    """log det Sigma / d, Sigma = (1/(N-1)) sum_i (z_i - z_bar)(z_i - z_bar)^T.
+
+    InfoVAE section 4.2.1 / figure 3 (B): 0 when the aggregate posterior has the covariance of
+    N(0, I); the average log-variance under- (< 0) or over- (> 0) estimation per dimension.
+    -inf for a singular covariance. Computed in float64.
+    """
+    z = np.asarray(z, np.float64)
+    cov = np.atleast_2d(np.cov(z, rowvar=False, ddof=1))
+    sign, logdet = np.linalg.slogdet(cov)
+    return float(logdet / z.shape[1]) if sign > 0 else float("-inf")
+
+
+# ----------------------------------------------------------------------------- importance sampling
+
+
+def iwae_log_likelihood(
+    rng: jax.Array,
+    mean: ArrayLike,
+    log_var: ArrayLike,
+    log_px_given_z: Callable[[jax.Array], jax.Array],
+    k: int,
+    chunk: int | None = None,
+    log_prior: Callable[[jax.Array], jax.Array] = L.normal_log_prob,
+) -> jax.Array:
+    """Importance-weighted estimate of log p(x) per example (Burda et al. 2016), ``[B]``.
+
+    log p(x) ~= logsumexp_k [ log p(x|z_k) + log p(z_k) - log q(z_k|x) ] - log K,
+    z_k = mean + exp(log_var / 2) * eps_k, eps_k ~ N(0, I).
+
+    A lower bound on log p(x) in expectation that tightens as K grows (5000 in Burda et al.); K = 1
+    is the single-sample ELBO with a Monte-Carlo KL. The K samples are drawn ``chunk`` at a time
+    (chunk c uses ``fold_in(rng, c)``) and accumulated by a running logsumexp, so memory is
+    bounded by ``chunk`` decoder calls per example; samples past K in the last chunk are masked.
+    Jittable with ``k`` and ``chunk`` static.
+
+    Args:
+      rng: PRNG key.
+      mean, log_var: ``[B, D]`` parameters of q(z|x) for the B examples.
+      log_px_given_z: ``z [B, D] -> [B]`` log p(x_b | z_b) for the fixed batch x (closed over).
+      k: number of importance samples K.
+      chunk: samples per chunk (default: all K at once).
+      log_prior: ``z [.., D] -> [..]`` log p(z); default standard normal.
+    """
+    mean = jnp.asarray(mean, jnp.float32)
+    log_var = jnp.asarray(log_var, jnp.float32)
+    chunk = int(min(k, chunk or k))
+    num_chunks = -(-int(k) // chunk)
+    std = jnp.exp(0.5 * log_var)
+    log_2pi = math.log(2.0 * math.pi)
+
+    def body(acc, c):
+        eps = jax.random.normal(jax.random.fold_in(rng, c), (chunk, *mean.shape), jnp.float32)  # [C, B, D]
+        z = mean + std * eps
+        log_q = -0.5 * jnp.sum(jnp.square(eps) + log_var + log_2pi, axis=-1)  # [C, B]
+        log_w = jax.vmap(log_px_given_z)(z) + log_prior(z) - log_q  # [C, B]
+        valid = (c * chunk + jnp.arange(chunk)) < k
+        log_w = jnp.where(valid[:, None], log_w, -jnp.inf)
+        return jnp.logaddexp(acc, jax.nn.logsumexp(log_w, axis=0)), None
+
+    init = jnp.full(mean.shape[:1], -jnp.inf, jnp.float32)
+    acc, _ = jax.lax.scan(body, init, jnp.arange(num_chunks))
+    return acc - math.log(k)
+
+
+def iwae_nll(log_likelihoods: ArrayLike) -> float:
+    """IWAE negative log-likelihood = -mean_i of ``iwae_log_likelihood`` (nats)."""
+    return float(-np.mean(np.asarray(log_likelihoods, np.float64)))
+
+
+# ----------------------------------------------------------------------------- post-hoc MI critic
+
+
+def mi_critic(
+    rng: jax.Array,
+    encode: Callable[[Any, jax.Array], tuple[jax.Array, jax.Array]],
+    encode_params: Any,
+    x_train: ArrayLike,
+    x_eval: ArrayLike,
+    *,
+    steps: int = 2000,
+    batch_size: int = 256,
+    learning_rate: float = 1e-4,
+    widths: Sequence[int] = (512, 256),
+    binarize: bool = False,
+) -> float:
+    """Post-hoc MI of a frozen encoder by a freshly trained Donsker-Varadhan critic (MINE).
+
+    A critic T(x, z) (``models.Critic``: MLP on [flatten(x), z]) is trained by Adam for ``steps``
+    steps to maximise the DV bound on batches of ``x_train``:
+
+        I(x; z) >= E_{q(x,z)}[T(x,z)] - log E_{q(x)q(z)}[exp T(x,z)],
+
+    with z ~ q(z|x) = N(mean(x), exp(log_var(x))) drawn afresh every step and the product of
+    marginals formed by ``losses.shuffle_marginal`` (a derangement over the batch). The returned
+    value is the same bound on all of ``x_eval`` at once (one z per example, one derangement), so
+    it is evaluated on data the critic was not fitted to. This is the estimate InfoMax-VAE reports
+    (section IV, "another network ... MINE"); no MINE moving-average bias correction is used.
+
+    Args:
+      rng: PRNG key (initialisation, batches, samples).
+      encode: ``encode(encode_params, x_float [B, ...]) -> (mean, log_var)``, jittable.
+      encode_params: pytree passed to ``encode`` (held fixed).
+      x_train: ``[N, ...]`` training inputs (uint8 images or float).
+      x_eval: ``[M, ...]`` evaluation inputs.
+      steps: critic training steps; batch_size, learning_rate, widths: the critic's.
+      binarize: draw x ~ Bernoulli(x) per step / once for x_eval (dynamically binarised models).
+
+    Returns:
+      The DV estimate on ``x_eval`` in nats.
+    """
+    critic = models.Critic(widths=tuple(widths))
+    optimizer = optax.adam(learning_rate)
+    rng_init, rng_train, rng_eval = jax.random.split(rng, 3)
+    x_train = jnp.asarray(x_train)
+    n = x_train.shape[0]
+    batch_size = int(min(batch_size, n))
+
+    def prepare(key, x):
+        x = to_float(x)
+        return binarize_fn(key, x) if binarize else x
+
+    def pairs(enc_params, key, x):
+        k_z, k_perm = jax.random.split(key)
+        mean, log_var = encode(enc_params, x)
+        z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(k_z, mean.shape, jnp.float32)
+        z = jax.lax.stop_gradient(z)
+        return z, L.shuffle_marginal(k_perm, z)
+
+    def bound(params, x, z, z_marginal):
+        t = critic.apply({"params": params}, jnp.concatenate([x, x]), jnp.concatenate([z, z_marginal]))
+        t_joint, t_marginal = jnp.split(t, 2)
+        return L.donsker_varadhan_bound(t_joint, t_marginal)
+
+    # One compiled program: initialise, train (lax.scan over the steps), evaluate. Parameters,
+    # data and keys are arguments, not closed-over constants, so nothing is baked into it.
+    @jax.jit
+    def run(x_train, x_eval, enc_params, rng_init, rng_train, rng_eval):
+        x0 = to_float(x_train[:2])
+        z0 = jnp.zeros((2, encode(enc_params, x0)[0].shape[-1]), jnp.float32)
+        params = critic.init(rng_init, x0, z0)["params"]
+
+        def step(carry, i):
+            params, opt_state = carry
+            k_idx, k_bin, k_pairs = jax.random.split(jax.random.fold_in(rng_train, i), 3)
+            x = prepare(k_bin, x_train[jax.random.randint(k_idx, (batch_size,), 0, n)])
+            z, z_marginal = pairs(enc_params, k_pairs, x)
+            grads = jax.grad(lambda p: -bound(p, x, z, z_marginal))(params)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), None
+
+        (params, _), _ = jax.lax.scan(step, (params, optimizer.init(params)), jnp.arange(steps))
+        k_bin, k_pairs = jax.random.split(rng_eval)
+        x = prepare(k_bin, x_eval)
+        z, z_marginal = pairs(enc_params, k_pairs, x)
+        return bound(params, x, z, z_marginal)
+
+    return float(run(x_train, jnp.asarray(x_eval), encode_params, rng_init, rng_train, rng_eval))
+
+
+# ----------------------------------------------------------------------------- probes and clusters
+
+
+def probe_subset(labels: ArrayLike, num: int, seed: int = 0) -> np.ndarray:
+    """Indices of ``num`` labelled examples drawn uniformly without replacement (all if fewer)."""
+    n = len(labels)
+    if num <= 0 or num >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=num, replace=False))
+
+
+def probe_accuracy(train_codes: ArrayLike, train_labels: ArrayLike, test_codes: ArrayLike,
+                   test_labels: ArrayLike, seed: int = 0) -> float:
+    """Linear-probe accuracy: a logistic regression fit on (train_codes, train_labels), scored on test.
+
+    scikit-learn ``make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000,
+    random_state=seed))`` (multinomial, L2, C = 1); standardising makes the probe indifferent to
+    the scale of the code. The runner passes latent means of ``probe_labels`` random training
+    examples and of the test examples. A stand-in for the semi-supervised M1+TSVM of VIMAE
+    section V.B (and the classifier on learnt features of InfoMax-VAE table IV).
+    """
+    from sklearn.linear_model import LogisticRegression  # lazy: scikit-learn is slow to import
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=seed))
+    clf.fit(np.asarray(train_codes, np.float64), np.asarray(train_labels))
+    return float(clf.score(np.asarray(test_codes, np.float64), np.asarray(test_labels)))
+
+
+def code_class_histogram(codes: ArrayLike, labels: ArrayLike, num_codes: int | None = None,
+                         num_classes: int | None = None) -> np.ndarray:
+    """Contingency table ``counts[k, c]`` = #{i : codes_i = k and labels_i = c}, ``[K, C]`` int64."""
+    codes = np.asarray(codes, np.int64)
+    labels = np.asarray(labels, np.int64)
+    num_codes = int(num_codes or codes.max() + 1)
+    num_classes = int(num_classes or labels.max() + 1)
+    counts = np.zeros((num_codes, num_classes), np.int64)
+    np.add.at(counts, (codes, labels), 1)
+    return counts
+
+
+def cluster_accuracy(codes: ArrayLike, labels: ArrayLike) -> float:
+    """Unsupervised clustering accuracy = max over one-to-one maps m of mean_i 1{m(codes_i) = labels_i}.
+
+    The best map is found by the Hungarian algorithm (``scipy.optimize.linear_sum_assignment``)
+    on the code-by-class contingency table; with more codes than classes (or fewer) the unmatched
+    codes count as errors. Used for the categorical code of VMI (thesis section 4.4.2: "the
+    encoder categorical component as a classifier").
+    """
+    counts = code_class_histogram(codes, labels)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, cols].sum() / len(np.asarray(codes)))
+
+
+__all__ = [
+    "DEFINITIONS", "active_units", "cluster_accuracy", "code_class_histogram", "definition", "elbo",
+    "iwae_log_likelihood", "iwae_nll", "kl", "latent_variances", "logdet_cov_per_dim", "mi_aggregate",
+    "mi_critic", "mmd_prior", "probe_accuracy", "probe_subset", "recon_l2", "recon_nll",
+]

@@ -1,0 +1,259 @@
+"""Evaluation: each metric against an independent reference with a known answer, and the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from conftest import run_cli
+from scipy import stats
+from scipy.special import logsumexp
+
+from mi_vae import losses as L
+from mi_vae.evaluation import eval_settings, evaluate
+from mi_vae.evaluation import metrics as M
+
+# ----------------------------------------------------------------------------- latent statistics
+
+
+def test_active_units_three_informative_of_ten():
+    rng = np.random.default_rng(0)
+    means = np.zeros((500, 10))
+    means[:, [1, 4, 7]] = rng.normal(0.0, 1.0, (500, 3))  # informative: variance ~1
+    means[:, [0, 2, 3, 5, 6, 8, 9]] = 0.3 + 1e-3 * rng.normal(size=(500, 7))  # ~constant
+    assert M.active_units(means) == 3
+    assert M.active_units(means, eps=0.01) == 3
+    np.testing.assert_allclose(M.latent_variances(means), np.var(means, axis=0, ddof=1))
+
+
+def _mi_aggregate_reference(z, mean, log_var):
+    """scipy, float64: mean_i [log q(z_i|x_i) - logsumexp_j log q(z_i|x_j) + log M]."""
+    m = len(z)
+    log_q = np.array([[stats.multivariate_normal(mean[j], np.diag(np.exp(log_var[j]))).logpdf(z[i])
+                       for j in range(m)] for i in range(m)])
+    return float(np.mean(np.diag(log_q) - (logsumexp(log_q, axis=1) - math.log(m))))
+
+
+def test_mi_aggregate_is_zero_when_the_encoder_ignores_x_and_matches_scipy():
+    rng = np.random.default_rng(1)
+    m, d = 64, 3
+    # q(z|x) the same for every x: I(x; z) = 0, and the estimate is exactly 0.
+    mean = np.tile(rng.normal(size=(1, d)), (m, 1))
+    log_var = np.tile(rng.normal(size=(1, d)) * 0.3, (m, 1))
+    z = mean + np.exp(0.5 * log_var) * rng.normal(size=(m, d))
+    assert abs(M.mi_aggregate(z, mean, log_var)) < 1e-5
+    # an informative encoder: agrees with the scipy reference, and stays under log M
+    mean = rng.normal(size=(m, d)) * 2.0
+    log_var = rng.normal(size=(m, d)) * 0.3 - 1.0
+    z = mean + np.exp(0.5 * log_var) * rng.normal(size=(m, d))
+    value = M.mi_aggregate(z, mean, log_var)
+    np.testing.assert_allclose(value, _mi_aggregate_reference(z, mean, log_var), rtol=1e-4, atol=1e-4)
+    assert 0.5 < value <= math.log(m)
+
+
+def test_logdet_cov_per_dim_and_mmd_prior_on_known_gaussians():
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(20000, 4)) * np.array([2.0, 2.0, 0.5, 0.5])  # log-variances +-log 4
+    np.testing.assert_allclose(M.logdet_cov_per_dim(z), 0.0, atol=0.03)
+    np.testing.assert_allclose(M.logdet_cov_per_dim(z[:, :2]), math.log(4.0), atol=0.03)
+    assert M.logdet_cov_per_dim(np.zeros((10, 3))) == float("-inf")
+    same = M.mmd_prior(rng.normal(size=(500, 4)), rng.normal(size=(500, 4)))
+    shifted = M.mmd_prior(rng.normal(size=(500, 4)) + 1.0, rng.normal(size=(500, 4)))
+    assert abs(same) < 0.05 * shifted
+    x, y = rng.normal(size=(50, 4)), rng.normal(size=(60, 4))
+    np.testing.assert_allclose(M.mmd_prior(x, y), float(L.mmd(x, y, kernel="rbf", unbiased=True)), rtol=1e-4, atol=1e-6)
+
+
+def test_elbo_terms_and_recon_l2_by_hand():
+    log_px, kl = np.array([-3.0, -5.0]), np.array([1.0, 2.0])
+    assert M.elbo(log_px, kl) == pytest.approx(-5.5)
+    assert M.recon_nll(log_px) == pytest.approx(4.0)
+    assert M.kl(kl) == pytest.approx(1.5)
+    x = np.zeros((2, 2, 2, 1))
+    x_hat = np.ones((2, 2, 2, 1)) * np.array([0.5, 1.0]).reshape(2, 1, 1, 1)
+    assert M.recon_l2(x, x_hat) == pytest.approx((4 * 0.25 + 4 * 1.0) / 2)  # summed over pixels
+
+
+# ----------------------------------------------------------------------------- IWAE
+
+S = 0.5  # observation noise of the linear-Gaussian model p(z) = N(0, 1), p(x|z) = N(z, S^2)
+
+
+def _linear_gaussian(x):
+    """(log p(x|z) callable, exact posterior mean and log-variance, exact log p(x)) for x [B, 1]."""
+    def log_px_given_z(z):
+        return L.gaussian_log_prob(z, jnp.log(S), x)
+
+    post_mean = x / (1.0 + S**2)
+    post_log_var = jnp.full_like(x, math.log(S**2 / (1.0 + S**2)))
+    log_px = stats.norm(0.0, math.sqrt(1.0 + S**2)).logpdf(np.asarray(x)[:, 0])
+    return log_px_given_z, post_mean, post_log_var, log_px
+
+
+def test_iwae_with_the_exact_posterior_is_the_true_log_likelihood():
+    x = jnp.array([[-2.0], [-0.3], [0.0], [1.1], [3.0]])
+    log_px_given_z, mean, log_var, log_px = _linear_gaussian(x)
+    for k, chunk in ((1, None), (7, 3), (100, 32)):  # chunking with a masked remainder
+        got = M.iwae_log_likelihood(jax.random.key(0), mean, log_var, log_px_given_z, k, chunk)
+        np.testing.assert_allclose(np.asarray(got), log_px, atol=1e-3, err_msg=f"K={k}")
+
+
+def test_iwae_k1_is_the_single_sample_elbo_and_its_expectation():
+    rng = jax.random.key(3)
+    x = jnp.array([[0.7], [-1.5]])
+    log_px_given_z, _, _, log_px = _linear_gaussian(x)
+    mean, log_var = jnp.array([[0.2], [-0.4]]), jnp.array([[-1.0], [0.3]])  # not the posterior
+    # exactly, with the same sample: log p(x|z) + log p(z) - log q(z|x) at z = mean + std * eps
+    eps = jax.random.normal(jax.random.fold_in(rng, 0), (1, 2, 1))[0]
+    z = mean + jnp.exp(0.5 * log_var) * eps
+    by_hand = (log_px_given_z(z) + L.normal_log_prob(z)
+               - L.gaussian_log_prob(mean, 0.5 * log_var, z))
+    got = M.iwae_log_likelihood(rng, mean, log_var, log_px_given_z, k=1)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(by_hand), rtol=1e-5, atol=1e-5)
+    # in expectation: the analytic ELBO E_q log p(x|z) - KL(q || p)
+    n = 20000
+    xs, ms, lvs = (jnp.repeat(a, n, axis=0) for a in (x, mean, log_var))
+
+    def lp(z):
+        return L.gaussian_log_prob(z, jnp.log(S), xs)
+
+    samples = np.asarray(M.iwae_log_likelihood(rng, ms, lvs, lp, k=1)).reshape(2, n)
+    k1, standard_error = samples.mean(axis=1), samples.std(axis=1) / math.sqrt(n)
+    v = np.exp(np.asarray(log_var))[:, 0]
+    m, xv = np.asarray(mean)[:, 0], np.asarray(x)[:, 0]
+    elbo = (-0.5 * math.log(2 * math.pi * S**2) - ((xv - m) ** 2 + v) / (2 * S**2)
+            - np.asarray(L.gaussian_kl(mean, log_var)))
+    assert np.all(np.abs(k1 - elbo) < 4 * standard_error), (k1, elbo, standard_error)
+    k100 = np.asarray(M.iwae_log_likelihood(rng, mean, log_var, log_px_given_z, k=100, chunk=30))
+    assert np.all(elbo < k100) and np.all(k100 <= log_px + 0.05)  # tighter with K, still a bound
+
+
+# ----------------------------------------------------------------------------- MI critic
+
+
+def test_mi_critic_recovers_the_mi_of_a_gaussian_channel():
+    rng = np.random.default_rng(4)
+    x_train = rng.normal(size=(4096, 1)).astype(np.float32)
+    x_eval = rng.normal(size=(2048, 1)).astype(np.float32)
+    sigma2 = 0.25  # z = x + N(0, sigma2): I(x; z) = 0.5 log(1 + 1 / sigma2)
+    true_mi = 0.5 * math.log(1.0 + 1.0 / sigma2)
+
+    def encode(scale, x):
+        return scale * x, jnp.full_like(x, math.log(sigma2))
+
+    kwargs = {"steps": 200, "batch_size": 256, "learning_rate": 3e-3, "widths": (64, 64)}
+    informative = M.mi_critic(jax.random.key(5), encode, jnp.float32(1.0), x_train, x_eval, **kwargs)
+    ignoring = M.mi_critic(jax.random.key(5), encode, jnp.float32(0.0), x_train, x_eval, **kwargs)
+    assert true_mi - 0.25 < informative < true_mi + 0.1, (informative, true_mi)
+    assert abs(ignoring) < 0.1, ignoring
+
+
+# ----------------------------------------------------------------------------- probes and clusters
+
+
+def test_probe_accuracy_equals_scikit_learn_by_hand():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(6)
+    centres = rng.normal(size=(4, 5)) * 2
+    y_train, y_test = rng.integers(0, 4, 300), rng.integers(0, 4, 200)
+    train = centres[y_train] + rng.normal(size=(300, 5))
+    test = centres[y_test] + rng.normal(size=(200, 5))
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000, random_state=0)).fit(train, y_train)
+    expected = float(np.mean(clf.predict(test) == y_test))
+    assert M.probe_accuracy(train, y_train, test, y_test, seed=0) == expected
+    subset = M.probe_subset(y_train, 100, seed=0)
+    assert len(subset) == len(set(subset)) == 100 and M.probe_subset(y_train, 0).size == 300
+
+
+def test_cluster_accuracy_of_a_relabelled_clustering():
+    rng = np.random.default_rng(7)
+    labels = rng.integers(0, 10, 1000)
+    codes = rng.permutation(10)[labels]
+    assert M.cluster_accuracy(codes, labels) == 1.0
+    # 2 codes, 2 classes: the best map matches 3 + 4 of 10
+    codes, labels = np.array([0, 0, 0, 1, 0, 1, 1, 1, 1, 0]), np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1])
+    assert M.cluster_accuracy(codes, labels) == pytest.approx(0.7)
+    np.testing.assert_array_equal(M.code_class_histogram(codes, labels), [[3, 2], [1, 4]])
+    assert M.cluster_accuracy(np.zeros(10, int), labels) == pytest.approx(0.6)  # one code for all
+
+
+# ----------------------------------------------------------------------------- settings and errors
+
+
+def test_eval_settings_defaults_overrides_and_unknown_keys():
+    config = ml_collections.ConfigDict({"method": "vae"})
+    assert eval_settings(config).iwae_k == 100
+    config.eval = ml_collections.ConfigDict({"iwae_k": 5000})
+    assert eval_settings(config).iwae_k == 5000 and eval_settings(config).active_units_eps == 0.05
+    config.eval.iwae_kk = 1
+    with pytest.raises(ValueError, match="unknown config.eval key 'iwae_kk'"):
+        eval_settings(config)
+
+
+def test_evaluate_without_a_checkpoint_says_train_first(tmp_path):
+    from configs import vae
+
+    config = vae.get_config("smoke=True")
+    config.dataset = "digits"
+    with pytest.raises(ValueError, match=r"no checkpoint in .*checkpoints: train first"):
+        evaluate(config, str(tmp_path))
+
+
+# ----------------------------------------------------------------------------- end to end
+
+SMALL_EVAL_CONFIG = '''
+import ml_collections
+from configs import infomax_vae
+
+
+def get_config(arg=None):
+    c = infomax_vae.get_config("smoke=True")
+    c.num_train_steps = 100
+    c.eval = ml_collections.ConfigDict(dict(
+        iwae_k=8, iwae_examples=64, mi_samples=128, mi_critic_steps=20, mi_critic_widths=(32,),
+        probe_labels=200, mmd_examples=128, traversal_dims=4, traversal_steps=5))
+    return c
+'''
+
+
+@pytest.mark.slow
+def test_cli_trains_then_evaluates_and_eval_mode_re_evaluates(tmp_path):
+    config_path = tmp_path / "small_eval_config.py"
+    config_path.write_text(SMALL_EVAL_CONFIG)
+    workdir = tmp_path / "run"
+    run_cli(f"--config={config_path}", f"--workdir={workdir}")
+    metrics = json.loads((workdir / "eval" / "metrics.json").read_text())
+    for key in ("elbo", "recon_nll", "kl", "recon_l2", "iwae_nll", "active_units", "mi_aggregate",
+                "mi_aggregate_log_m", "mi_critic", "mmd_prior", "logdet_cov_per_dim", "probe_accuracy",
+                "probe_accuracy_gaussian_0.2", "probe_accuracy_gaussian_0.3", "probe_accuracy_gaussian_0.4",
+                "probe_accuracy_mask_0.2", "probe_accuracy_mask_0.5"):
+        assert key in metrics and np.isfinite(metrics[key]), key
+    assert metrics["iwae_k"] == 8 and metrics["mi_aggregate"] <= metrics["mi_aggregate_log_m"] + 1e-6
+    assert metrics["iwae_nll"] <= -metrics["elbo"] + 5.0  # IWAE(K=8) vs a one-sample ELBO estimate
+    pngs = sorted(f for f in os.listdir(workdir / "eval") if f.endswith(".png"))
+    assert {"reconstructions.png", "samples.png", "traversals.png", "training_curves.png"} <= set(pngs), pngs
+    report = (workdir / "eval" / "report.md").read_text()
+    assert "| `mi_critic` |" in report and "![reconstructions](reconstructions.png)" in report
+    assert "git commit" in report and "```json" in report
+
+    def eval_rows():
+        rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+        return [r for r in rows if r["split"] == "eval"]
+
+    assert len(eval_rows()) == 1 and eval_rows()[0]["step"] == 100
+    os.remove(workdir / "eval" / "metrics.json")
+    run_cli(f"--config={config_path}", f"--workdir={workdir}", "--mode=eval")
+    again = json.loads((workdir / "eval" / "metrics.json").read_text())
+    assert len(eval_rows()) == 2
+    assert again.keys() == metrics.keys()
+    for key in ("elbo", "iwae_nll", "active_units", "probe_accuracy"):  # same checkpoint, same seed
+        np.testing.assert_allclose(again[key], metrics[key], rtol=1e-4, err_msg=key)
