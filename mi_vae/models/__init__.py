@@ -12,6 +12,7 @@ Architectures are chosen by name (``build_encoder`` / ``build_decoder``):
   dcgan64  the DCGAN/WAE-style 64x64 net with BatchNorm (VIMAE CelebA setting)
 """
 
+from mi_vae.models.auxiliary import CategoricalGaussianEncoder, CategoricalPosterior, GaussianPosterior
 from mi_vae.models.networks import (
     ENCODERS,
     DECODERS,
@@ -25,6 +26,9 @@ from mi_vae.models.networks import (
 )
 
 __all__ = [
+    "CategoricalGaussianEncoder",
+    "CategoricalPosterior",
+    "GaussianPosterior",
     "ENCODERS",
     "DECODERS",
     "LOG_VAR_MAX",
