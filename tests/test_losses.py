@@ -502,6 +502,9 @@ _S = _R.normal(size=(8, 8)).astype(np.float32)
 
 JIT_CASES = {
     "bernoulli_log_prob": (losses.bernoulli_log_prob, (_A, np.abs(_B) / 3)),
+    "categorical_log_prob": (losses.categorical_log_prob, (_A, np.abs(_B) / 3)),
+    "sample_normal": (lambda k: losses.sample_normal(k, (4, 3)), (KEY,)),
+    "draw_flat": (lambda k: losses.draw_flat(jax.random.gumbel, k, (4, 3)), (KEY,)),
     "gaussian_log_prob": (losses.gaussian_log_prob, (_A, _B, _A + _B)),
     "gaussian_kl": (losses.gaussian_kl, (_A, _B)),
     "categorical_kl_to_uniform": (losses.categorical_kl_to_uniform, (_A,)),

@@ -278,7 +278,7 @@ def mi_critic(
     def pairs(enc_params, key, x):
         k_z, k_perm = jax.random.split(key)
         mean, log_var = encode(enc_params, x)
-        z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(k_z, mean.shape, jnp.float32)
+        z = mean + jnp.exp(0.5 * log_var) * L.sample_normal(k_z, mean.shape)
         z = jax.lax.stop_gradient(z)
         return z, L.shuffle_marginal(k_perm, z)
 

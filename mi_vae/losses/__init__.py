@@ -17,7 +17,7 @@ Return conventions:
   ``gan_discriminator_loss``, ``gan_generator_loss`` (losses to minimise) and
   ``aggregate_posterior_mi`` (an evaluation estimate, <= log N).
 - ``mi_target_penalty`` keeps the shape of its ``mi`` argument (a scalar for a scalar bound).
-- Samplers (``sample_logistic``, ``gumbel_softmax``, ``shuffle_marginal``) take a PRNG key
+- Samplers (``sample_normal``, ``sample_logistic``, ``gumbel_softmax``, ``shuffle_marginal``, ``draw_flat``) take a PRNG key
   first and return samples of the requested / input shape.
 - Log-densities and MI values are in nats.
 """
@@ -48,15 +48,19 @@ from mi_vae.losses.mi_bounds import (
     smile_bound,
 )
 from mi_vae.losses.priors import (
+    draw_flat,
     gumbel_softmax,
     logistic_entropy,
     logistic_log_prob,
     normal_entropy,
     normal_log_prob,
     sample_logistic,
+    sample_normal,
 )
 
 __all__ = [
+    "draw_flat",
+    "sample_normal",
     "DEFAULT_SCALES",
     "NWJ_MAX_EXPONENT",
     "aggregate_posterior_mi",

@@ -20,6 +20,21 @@ _LOG_2PI = math.log(2.0 * math.pi)
 _LOG_2PI_E = math.log(2.0 * math.pi * math.e)
 
 
+
+def draw_flat(sampler, key: jax.Array, shape, dtype=jnp.float32) -> Array:
+    """``sampler(key, shape, dtype)`` drawn as a flat vector and reshaped to ``shape``.
+
+    The same distribution as an N-d draw; XLA:CPU compiles JAX's partitionable threefry for a 1-D
+    shape several times faster than for an N-d one (e.g. 0.3 s instead of 3.7 s for (4, 128, 10)).
+    ``sampler`` is a ``jax.random`` function such as ``jax.random.normal`` or ``jax.random.gumbel``.
+    """
+    return sampler(key, (math.prod(shape),), dtype).reshape(shape)
+
+
+def sample_normal(key: jax.Array, shape, dtype=jnp.float32) -> Array:
+    """Standard normal samples of ``shape`` (drawn flat: see ``draw_flat``)."""
+    return draw_flat(jax.random.normal, key, shape, dtype)
+
 def normal_log_prob(z: ArrayLike) -> Array:
     """Standard normal log-density, per example.
 
@@ -87,7 +102,7 @@ def sample_logistic(
       Samples of shape ``shape``.
     """
     finfo = jnp.finfo(dtype)
-    u = jax.random.uniform(key, shape, dtype=dtype)
+    u = draw_flat(jax.random.uniform, key, tuple(shape), dtype)
     u = jnp.clip(u, finfo.tiny, 1.0 - finfo.epsneg)
     return jnp.asarray(loc, dtype) + jnp.asarray(scale, dtype) * (jnp.log(u) - jnp.log1p(-u))
 
@@ -149,7 +164,7 @@ def gumbel_softmax(
       ``[B, K]`` samples on the probability simplex (one-hot if ``hard``).
     """
     logits = jnp.asarray(logits)
-    g = jax.random.gumbel(key, logits.shape, dtype=logits.dtype)
+    g = draw_flat(jax.random.gumbel, key, logits.shape, logits.dtype)
     perturbed = logits + g
     y_soft = jax.nn.softmax(perturbed / temperature, axis=-1)
     if not hard:

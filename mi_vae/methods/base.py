@@ -121,7 +121,7 @@ class VAEMethod(Method):
 
         def run(module):
             mean, log_var = module.encode(x, train)
-            eps = jax.random.normal(rng, mean.shape, jnp.float32)
+            eps = L.sample_normal(rng, mean.shape)
             z = mean + jnp.exp(0.5 * log_var) * eps
             return mean, log_var, z, module.decode(z, train)
 
@@ -153,7 +153,7 @@ class VAEMethod(Method):
 
     def sample_prior(self, rng: jax.Array, n: int) -> jax.Array:
         """z ~ p(z) = N(0, I), [n, latent_dim]. A method that changes the prior overrides this and ``prior_log_prob``."""
-        return jax.random.normal(rng, (n, self.latent_dim), jnp.float32)
+        return L.sample_normal(rng, (n, self.latent_dim))
 
     def prior_log_prob(self, z: jax.Array) -> jax.Array:
         """log p(z) per example [B] for p(z) = N(0, I)."""

@@ -191,7 +191,7 @@ class InfoVAE(VAEMethod):
 
         def step(x, key):
             mean, log_var = self.encode(params, batch_stats, x, train=False)
-            z = mean + jnp.exp(0.5 * log_var) * jax.random.normal(key, mean.shape, jnp.float32)
+            z = mean + jnp.exp(0.5 * log_var) * L.sample_normal(key, mean.shape)
             x_next = self.reconstruction(self.decode(params, batch_stats, z, train=False)).astype(jnp.float32)
             return x_next, x_next
 

@@ -75,7 +75,7 @@ class VIM(VAEMethod):
         """z ~ p(z), [n, latent_dim]: N(0, s^2 I) (VIMAE-n) or Logistic(0, s) per coordinate (VIMAE-l)."""
         if self.prior == "logistic":
             return L.sample_logistic(rng, (n, self.latent_dim), scale=self.prior_scale)
-        return self.prior_scale * jax.random.normal(rng, (n, self.latent_dim), jnp.float32)
+        return self.prior_scale * L.sample_normal(rng, (n, self.latent_dim))
 
     def prior_log_prob(self, z: jax.Array) -> jax.Array:
         """log p(z) per example, [B]."""
