@@ -55,6 +55,8 @@ def make_step(method: Method, optimizers: dict[str, optax.GradientTransformation
               dynamic_binarization: bool) -> Callable:
     """``step(state, x) -> (state, metrics)`` for one global batch x (float or uint8)."""
     x_sharding = batch_sharded(mesh)
+    # The model's player gives the headline ``loss`` and unprefixed terms; others log as "<player>/...".
+    main_player = "vae" if "vae" in method.players else method.players[0]
 
     def step(state, x):
         rng = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
@@ -79,10 +81,10 @@ def make_step(method: Method, optimizers: dict[str, optax.GradientTransformation
             params[player] = optax.apply_updates(params[player], updates)
             if player == method.batch_stats_player:
                 batch_stats = new_stats
-            prefix = "" if player == method.players[0] else f"{player}/"
+            prefix = "" if player == main_player else f"{player}/"
             metrics.update({f"{prefix}{k}": v for k, v in player_metrics.items()})
             metrics[f"{player}/loss"] = loss
-        metrics["loss"] = metrics[f"{method.players[0]}/loss"]
+        metrics["loss"] = metrics[f"{main_player}/loss"]
 
         updated = {"params": params, "opt_state": opt_state, "batch_stats": batch_stats}
         kept = jax.tree.map(lambda new, old: jnp.where(ok, new, old), updated,
