@@ -1,0 +1,1 @@
+"""Performance harness: ``python -m benchmarks.run`` (JSON lines), a PyTorch reference, analytic FLOPs."""
