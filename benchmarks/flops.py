@@ -46,7 +46,8 @@ def dense_flops(rows: int, in_features: int, out_features: int) -> int:
 def conv_flops(batch: int, out_spatial: Sequence[int], kernel: Sequence[int], in_channels: int,
                out_channels: int, groups: int = 1) -> int:
     """FLOPs of a (strided, padded) convolution: 2 * N * out_pixels * prod(kernel) * Cin/groups * Cout."""
-    return 2 * int(batch) * math.prod(out_spatial) * math.prod(kernel) * (int(in_channels) // groups) * int(out_channels)
+    macs_per_output = math.prod(kernel) * (int(in_channels) // groups) * int(out_channels)
+    return 2 * int(batch) * math.prod(out_spatial) * macs_per_output
 
 
 def conv_transpose_flops(batch: int, in_spatial: Sequence[int], kernel: Sequence[int], in_channels: int,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ml_collections
 
-
 #: Evaluation settings (config.eval): keys and defaults; definitions in mi_vae/evaluation/runner.py.
 EVAL_DEFAULTS: dict = {
     "seed": 0,

@@ -265,7 +265,9 @@ def test_correlated_gaussians_known_mi():
     x, y = ds.train_x, ds.train_y
     assert x.shape == y.shape == (50000, 10)
     cov = np.cov(np.concatenate([x, y], axis=1), rowvar=False)
-    logdet = lambda c: np.linalg.slogdet(c)[1]
+    def logdet(c):
+        return np.linalg.slogdet(c)[1]
+
     empirical_mi = 0.5 * (logdet(cov[:10, :10]) + logdet(cov[10:, 10:]) - logdet(cov))
     assert correlated_gaussians_mi(0.8, 10) == pytest.approx(-5 * np.log(0.36))
     assert empirical_mi == pytest.approx(correlated_gaussians_mi(0.8, 10), abs=0.05)

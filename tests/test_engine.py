@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import run_cli
+
 from mi_vae.config import base_config
 from mi_vae.train import read_metrics
 

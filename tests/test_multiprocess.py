@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import numpy as np
-
 from conftest import REPO, run_cli
+
 from mi_vae.train import read_metrics
 
 ARGS = ["--config=configs/infomax_vae.py:smoke=True", "--config.run_eval=False", "--config.num_train_steps=60",
@@ -63,7 +63,8 @@ mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
 z = jax.random.normal(jax.random.key(0), (64, 5))
 y = jax.random.normal(jax.random.key(1), (64, 5)) + 0.3
 key = jax.random.key(2)
-f = jax.jit(lambda z, y: (losses.shuffle_marginal(key, z), losses.mmd(z, y), losses.mmd(z, y, kernel="imq", unbiased=True)))
+f = jax.jit(lambda z, y: (losses.shuffle_marginal(key, z), losses.mmd(z, y),
+                          losses.mmd(z, y, kernel="imq", unbiased=True)))
 plain = f(z, y)
 sharding = NamedSharding(mesh, P("data"))
 sharded = f(jax.device_put(z, sharding), jax.device_put(y, sharding))

@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-
 from conftest import REPO, run_cli
+
 from mi_vae.train import Checkpointer, NonFiniteError, read_metrics
 
 BASE = ["--config=configs/infomax_vae.py:smoke=True", "--config.run_eval=False", "--config.log_every_steps=10",

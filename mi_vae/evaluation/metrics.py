@@ -133,7 +133,9 @@ def mi_aggregate(z: ArrayLike, mean: ArrayLike, log_var: ArrayLike) -> float:
 
     over M examples; the estimate is <= log M (report it beside ``log M``).
     """
-    f32 = lambda a: jnp.asarray(a, jnp.float32)
+    def f32(a):
+        return jnp.asarray(a, jnp.float32)
+
     return float(jax.jit(L.aggregate_posterior_mi)(f32(z), f32(mean), f32(log_var)))
 
 

@@ -567,8 +567,11 @@ class Evaluation:
 
     def decode_images(self, z: np.ndarray) -> np.ndarray:
         method = self.method
-        return self.batched("decode", lambda m, zb, key: {
-            "x": method.reconstruction(method.decode(m[0], m[1], zb)).astype(jnp.float32)}, np.asarray(z, np.float32))["x"]
+
+        def decode(m, zb, key):
+            return {"x": method.reconstruction(method.decode(m[0], m[1], zb)).astype(jnp.float32)}
+
+        return self.batched("decode", decode, np.asarray(z, np.float32))["x"]
 
     def fig_reconstructions(self, path: str) -> str:
         self._need_codes()
@@ -647,7 +650,8 @@ class Evaluation:
         k = self.cat_probs.shape[-1]
         mean_dim = self.info["mean_dim"]
         if self.info["code_dim"] != mean_dim + k:
-            raise Skip(f"the decoder code ({self.info['code_dim']}-d) is not [Gaussian z ({mean_dim}), one-hot c ({k})]")
+            raise Skip(f"the decoder code ({self.info['code_dim']}-d) is not "
+                       f"[Gaussian z ({mean_dim}), one-hot c ({k})]")
         rows = min(int(self.s.figure_columns), self.n)
         means = self.codes["mean"][:rows]
         codes = np.concatenate([np.repeat(means[:, None], k, axis=1),

@@ -17,7 +17,8 @@ Return conventions:
   ``gan_discriminator_loss``, ``gan_generator_loss`` (losses to minimise) and
   ``aggregate_posterior_mi`` (an evaluation estimate, <= log N).
 - ``mi_target_penalty`` keeps the shape of its ``mi`` argument (a scalar for a scalar bound).
-- Samplers (``sample_normal``, ``sample_logistic``, ``gumbel_softmax``, ``shuffle_marginal``, ``draw_flat``) take a PRNG key
+- Samplers (``sample_normal``, ``sample_logistic``, ``gumbel_softmax``, ``shuffle_marginal``,
+  ``draw_flat``) take a PRNG key
   first and return samples of the requested / input shape.
 - Log-densities and MI values are in nats.
 """

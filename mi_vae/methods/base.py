@@ -152,7 +152,10 @@ class VAEMethod(Method):
         return jax.nn.softmax(out, axis=-1)
 
     def sample_prior(self, rng: jax.Array, n: int) -> jax.Array:
-        """z ~ p(z) = N(0, I), [n, latent_dim]. A method that changes the prior overrides this and ``prior_log_prob``."""
+        """z ~ p(z) = N(0, I), [n, latent_dim].
+
+        A method that changes the prior overrides this and ``prior_log_prob``.
+        """
         return L.sample_normal(rng, (n, self.latent_dim))
 
     def prior_log_prob(self, z: jax.Array) -> jax.Array:

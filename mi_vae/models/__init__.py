@@ -14,13 +14,13 @@ Architectures are chosen by name (``build_encoder`` / ``build_decoder``):
 
 from mi_vae.models.auxiliary import CategoricalGaussianEncoder, CategoricalPosterior, GaussianPosterior
 from mi_vae.models.networks import (
-    ENCODERS,
     DECODERS,
+    ENCODERS,
     LOG_VAR_MAX,
     LOG_VAR_MIN,
-    Critic,
     MLP,
     VAE,
+    Critic,
     build_decoder,
     build_encoder,
 )

@@ -1,6 +1,6 @@
 """The engine: train state, the jit-compiled sharded multi-player step, the loop, checkpoints."""
 
-from mi_vae.train.checkpoint import CheckpointMismatchError, Checkpointer, NoUsableCheckpointError
+from mi_vae.train.checkpoint import Checkpointer, CheckpointMismatchError, NoUsableCheckpointError
 from mi_vae.train.loop import NonFiniteError, read_metrics, train
 from mi_vae.train.step import make_mesh, make_train_chunk
 

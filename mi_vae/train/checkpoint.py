@@ -94,7 +94,8 @@ class Checkpointer:
                 raise CheckpointMismatchError(
                     f"checkpoint step {step} in {self.directory} does not match the model the config builds: "
                     f"{name} is {np.dtype(have.dtype).name}{list(have.shape)} in the checkpoint but "
-                    f"{np.dtype(want.dtype).name}{list(want.shape)} in the model; use a new --workdir for a changed model")
+                    f"{np.dtype(want.dtype).name}{list(want.shape)} in the model; "
+                    "use a new --workdir for a changed model")
 
     def restore_latest(self, target):
         """Restore the newest readable step onto ``target``'s shapes and shardings.
