@@ -127,11 +127,14 @@ def test_conv28_matches_the_reference_shapes():
     variables = model.init(jax.random.key(0), x, z)
     (mean, log_var), out = model.apply(variables, x, z)
     assert mean.shape == log_var.shape == (3, 10) and out.shape == (3, 28, 28, 1)
-    kernels = [leaf.shape for path, leaf in jax.tree_util.tree_flatten_with_path(variables["params"])[0]
-               if "kernel" in jax.tree_util.keystr(path)]
-    # encoder convs 1->28->28->56->118, decoder 1x1 conv z->118 then 118-118-56-28-28-1
-    channels = [k[-1] for k in kernels if len(k) == 4]
-    assert channels == [28, 28, 56, 118, 118, 118, 56, 28, 28, 1]
+    params = variables["params"]
+    encoder = [params["encoder"][f"Conv_{i}"]["kernel"].shape for i in range(4)]
+    decoder = [params["decoder"]["Conv_0"]["kernel"].shape] + [
+        params["decoder"][f"ConvTranspose_{i}"]["kernel"].shape for i in range(5)]
+    # encoder 4x4 convs 1->28->28->56->118; decoder 1x1 conv z->118 then 118-118-56-28-28-1
+    assert [k[:2] for k in encoder] == [(4, 4)] * 4 and [k[-1] for k in encoder] == [28, 28, 56, 118]
+    assert decoder[0] == (1, 1, 10, 118)
+    assert [k[-1] for k in decoder[1:]] == [118, 56, 28, 28, 1] and all(k[:2] == (4, 4) for k in decoder[1:])
 
 
 def test_base_config_keys():
