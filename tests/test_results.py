@@ -1,0 +1,25 @@
+"""RESULTS.md tables: runs grouped over seeds, mean and standard deviation per setting."""
+
+import json
+import os
+
+from mi_vae.evaluation.results import markdown
+
+
+def write(runs, name, metrics):
+    os.makedirs(os.path.join(runs, name, "eval"))
+    with open(os.path.join(runs, name, "eval", "metrics.json"), "w") as f:
+        json.dump(metrics, f)
+
+
+def test_tables_group_seeds_and_sort_settings(tmp_path):
+    runs = str(tmp_path)
+    write(runs, "mae_normal_M1_s0", {"mi_target": 1.0, "mi_achieved": 0.9, "kl": 1.0})
+    write(runs, "mae_normal_M1_s1", {"mi_target": 1.0, "mi_achieved": 1.1, "kl": 1.2})
+    write(runs, "mae_normal_M0.5_s0", {"mi_target": 0.5, "mi_achieved": 0.45, "kl": 0.5})
+    os.makedirs(os.path.join(runs, "mae_normal_M2_s0"))  # unfinished: no eval/metrics.json
+    table = markdown(runs)
+    lines = [line for line in table.splitlines() if line.startswith("| 0.5") or line.startswith("| 1 ")]
+    assert lines[0] == "| 0.5 | 1 | 0.500 | 0.450 | 0.500 |"
+    assert lines[1] == "| 1 | 2 | 1.000 +- 0.000 | 1.000 +- 0.141 | 1.100 +- 0.141 |"
+    assert not any(line.startswith("| 2 ") for line in table.splitlines()) and "vmi" not in table.lower()
