@@ -21,7 +21,7 @@ setup: $(VENV)/.installed
 data:
 	@if [ ! -f $(FMNIST) ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null; \
+	    (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist fortunes) >/dev/null; \
 	  else \
 	    echo "Fashion-MNIST missing: run 'sudo apt-get install -y dataset-fashion-mnist'" >&2; exit 1; \
 	  fi; \

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-LIKELIHOODS = ("bernoulli", "gaussian", "categorical")
+LIKELIHOODS = ("bernoulli", "gaussian", "categorical", "tokens")
 
 
 class DatasetError(Exception):
@@ -28,7 +28,8 @@ class ArrayDataset:
       * labels are ``int32`` ``[N]`` (or ``None`` for unlabelled data); ``correlated_gaussians``
         stores its continuous partner variable ``y`` as ``float32`` ``[N, D]`` instead;
       * ``likelihood`` names the decoder's likelihood: ``"bernoulli"`` (images in [0, 1]),
-        ``"gaussian"`` (real-valued data) or ``"categorical"`` (one-hot data).
+        ``"gaussian"`` (real-valued data), ``"categorical"`` (one-hot data) or ``"tokens"``
+        (int32 token-id sequences ``[N, T]`` padded with id 0, see ``mi_vae.data.text``).
     """
 
     name: str

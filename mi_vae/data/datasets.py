@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from mi_vae.data import synthetic
 from mi_vae.data.core import ArrayDataset, DatasetError
 from mi_vae.data.idx import load_fashion_mnist_idx
+from mi_vae.data.text import load_fortunes
 from mi_vae.data.tfds_sources import TFDS_SPECS, load_tfds
 
 DIGITS_NUM_TEST = 297  # digits split: the first 1500 examples train, the last 297 test
@@ -41,6 +43,7 @@ _LOCAL: dict[str, Callable[[str | None, int], ArrayDataset]] = {
     "categorical10": lambda data_dir, seed: synthetic.categorical10(seed),
     "correlated_gaussians": lambda data_dir, seed: synthetic.correlated_gaussians(seed),
     "synthetic64": lambda data_dir, seed: synthetic.synthetic64(seed),
+    "fortunes": lambda data_dir, seed: load_fortunes(data_dir),  # data/text.py: sentences as token ids
 }
 
 DATASETS: tuple[str, ...] = tuple(sorted({*_LOCAL, *TFDS_SPECS}))
@@ -87,12 +90,10 @@ def load_dataset(
     ds = _LOCAL[name](data_dir, seed)
     if max_train_examples is None and max_test_examples is None:
         return ds
-    return ArrayDataset(
-        name=ds.name,
+    return dataclasses.replace(  # keeps subclasses (TextDataset's vocabulary)
+        ds,
         train_x=_truncate(ds.train_x, max_train_examples),
         train_y=_truncate(ds.train_y, max_train_examples),
         test_x=_truncate(ds.test_x, max_test_examples),
         test_y=_truncate(ds.test_y, max_test_examples),
-        num_classes=ds.num_classes,
-        likelihood=ds.likelihood,
     )

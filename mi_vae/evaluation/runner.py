@@ -415,7 +415,8 @@ class Evaluation:
             mean, log_var = method.encode(m[0], m[1], x)
 
             def log_px_given_z(z):
-                return method.log_likelihood(method.decode(m[0], m[1], z), x)
+                # x reaches autoregressive decoders (teacher forcing); others ignore it
+                return method.log_likelihood(_call_with_supported(method.decode, m[0], m[1], z, x=x), x)
 
             ll = M.iwae_log_likelihood(key, mean, log_var, log_px_given_z, k, chunk, log_prior=log_prior)
             return {"ll": ll}

@@ -27,6 +27,7 @@ import ml_collections
 
 from mi_vae import losses as L
 from mi_vae import models
+from mi_vae.models.text import token_log_prob
 
 Params = Any
 Metrics = dict[str, jax.Array]
@@ -40,7 +41,7 @@ class DataSpec:
     """What a method needs to know about the data: one example's shape and its likelihood."""
 
     example_shape: tuple[int, ...]
-    likelihood: str  # "bernoulli" | "gaussian" | "categorical"
+    likelihood: str  # "bernoulli" | "gaussian" | "categorical" | "tokens"
     num_classes: int | None = None
 
 
@@ -99,9 +100,50 @@ class VAEMethod(Method):
         """(mean, log_var) of q(z|x), each [B, latent_dim]."""
         return self._apply(params, batch_stats, train, x, method=models.VAE.encode)
 
-    def decode(self, params, batch_stats, z, train: bool = False):
-        """Decoder output for z: Bernoulli/categorical logits or Gaussian (mean, log_scale) packed on the last axis."""
+    @property
+    def autoregressive(self) -> bool:
+        """Whether the decoder is autoregressive (needs x: ``decoder(z, train, x=x)``)."""
+        return models.is_autoregressive(self.vae.decoder)
+
+    def decode(self, params, batch_stats, z, train: bool = False, x=None):
+        """Decoder output for z: Bernoulli/categorical logits or Gaussian (mean, log_scale) packed on the last axis.
+
+        ``x`` is used by autoregressive decoders only (ignored otherwise): with x, the teacher-forced
+        output (logits of x_i given x_<i and z); without x, x is first drawn from p(x|z) by
+        ``sample_autoregressive`` (greedy or ancestral per the decoder's ``default_greedy``, fixed key
+        0, so decode(z) is a deterministic function of z) and the teacher-forced output on that draw
+        is returned, so ``reconstruction(decode(z))`` is that draw's per-position probabilities (text:
+        the greedy tokens). Costs one decoder pass per position.
+        """
+        if self.autoregressive:
+            if x is None:
+                x = jax.lax.stop_gradient(self.sample_autoregressive(params, batch_stats, z, jax.random.PRNGKey(0)))
+            return self._apply(params, batch_stats, train, z, x, method=_decode_with_x)
         return self._apply(params, batch_stats, train, z, method=models.VAE.decode)
+
+    def sample_autoregressive(self, params, batch_stats, z, rng, greedy: bool | None = None):
+        """x ~ p(x|z) from an autoregressive decoder (jittable; one loop step per position).
+
+        PixelCNN: ``lax.fori_loop`` over the pixels ({0,1} float32 images); LSTM: ``lax.scan`` over
+        the tokens (ids as float32, pad after <eos>). ``greedy`` (default: the decoder's
+        ``default_greedy``) takes the most probable value at each step instead of sampling.
+        """
+        decoder = self.vae.decoder
+        if not self.autoregressive:
+            raise ValueError("sample_autoregressive needs an autoregressive decoder")
+        greedy = bool(getattr(decoder, "default_greedy", False)) if greedy is None else greedy
+
+        def logits_fn(z, x):
+            return self._apply(params, batch_stats, False, z, x, method=_decode_with_x)
+
+        def init_fn(z):
+            return self._apply(params, batch_stats, False, z, method=lambda m, z, train: m.decoder.initial_carry(z))
+
+        def step_fn(carry, token, z):
+            return self._apply(params, batch_stats, False, carry, token, z,
+                               method=lambda m, c, t, z, train: m.decoder.step(c, t, z))
+
+        return type(decoder).sampler(decoder, logits_fn, (init_fn, step_fn), z, rng, greedy)
 
     def _apply(self, params, batch_stats, train, *args, method):
         variables = {"params": params["vae"], **({"batch_stats": batch_stats} if batch_stats else {})}
@@ -123,7 +165,7 @@ class VAEMethod(Method):
             mean, log_var = module.encode(x, train)
             eps = L.sample_normal(rng, mean.shape)
             z = mean + jnp.exp(0.5 * log_var) * eps
-            return mean, log_var, z, module.decode(z, train)
+            return mean, log_var, z, module.decode(z, train, x=x)
 
         result = self.vae.apply(variables, method=run, mutable=mutable)
         (mean, log_var, z, out), new_stats = result if mutable else (result, {})
@@ -141,10 +183,18 @@ class VAEMethod(Method):
             return L.gaussian_log_prob(mean, jnp.maximum(log_scale, LOG_SCALE_MIN), x)
         if self.spec.likelihood == "categorical":
             return L.categorical_log_prob(out, x)
+        if self.spec.likelihood == "tokens":
+            return token_log_prob(out, x)
         raise ValueError(f"unknown likelihood {self.spec.likelihood!r}")
 
     def reconstruction(self, out: jax.Array) -> jax.Array:
-        """The decoder's point estimate of x: Bernoulli/categorical probabilities or the Gaussian mean."""
+        """The decoder's point estimate of x: Bernoulli/categorical probabilities or the Gaussian mean.
+
+        Tokens: the most probable id at each position (float32). Autoregressive decoders: per
+        position given the *observed* (teacher-forced) or drawn prefix, see ``decode``.
+        """
+        if self.spec.likelihood == "tokens":
+            return jnp.argmax(out, axis=-1).astype(jnp.float32)
         if self.spec.likelihood == "bernoulli":
             return jax.nn.sigmoid(out)
         if self.spec.likelihood == "gaussian":
@@ -161,6 +211,11 @@ class VAEMethod(Method):
     def prior_log_prob(self, z: jax.Array) -> jax.Array:
         """log p(z) per example [B] for p(z) = N(0, I)."""
         return L.normal_log_prob(z)
+
+
+def _decode_with_x(module, z, x, train):
+    """``VAE.decode`` with x (teacher forcing) for ``apply(..., method=...)``."""
+    return module.decode(z, train, x=x)
 
 
 def _kw(section: ml_collections.ConfigDict) -> dict:

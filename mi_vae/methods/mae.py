@@ -36,7 +36,12 @@ q(z|x) and keep z_j with probability w_j / sum_i w_i. ``sample_posterior`` draws
 ``achieved_mi`` measures a trained decoder's I_BA with a freshly trained r (its own Adam loop),
 the ``mi_achieved`` reported next to ``mi_target`` = M by evaluation.
 
-Config keys: C, M, r.widths, r_learning_rate, importance_weighted_encoder (int k),
+Autoregressive decoders (PixelCNN, the LSTM text decoder): x ~ p(x|z) is drawn by
+``sample_autoregressive`` (no gradient) and log p(x|z) is its teacher-forced likelihood, which
+carries the REINFORCE gradient as above. ``config.r.name`` (default "mlp") may name an encoder of
+``models.ENCODERS`` (e.g. "bilstm" for token sequences) to use as r_omega, its other keys the fields.
+
+Config keys: C, M, r.widths (r.name), r_learning_rate, importance_weighted_encoder (int k),
 mi_batch_size (joint samples per step; 0: batch_size), reinforce_samples (S, discrete x).
 """
 
@@ -49,7 +54,8 @@ import jax.numpy as jnp
 import optax
 
 from mi_vae import losses as L
-from mi_vae.methods.base import LOG_SCALE_MIN, VAEMethod
+from mi_vae import models
+from mi_vae.methods.base import LOG_SCALE_MIN, VAEMethod, _kw
 from mi_vae.methods.vae import elbo_metrics
 from mi_vae.models.auxiliary import GaussianPosterior
 
@@ -70,7 +76,11 @@ class MutualAutoencoder(VAEMethod):
         self.M = float(config.M)
         if self.C < 0 or self.M < 0:
             raise ValueError(f"MAE needs C >= 0 and M >= 0, got C={self.C}, M={self.M}")
-        self.r_net = GaussianPosterior(self.latent_dim, widths=tuple(config.r.widths), dtype=self.dtype)
+        r_name = config.r.get("name", "mlp")
+        if r_name == "mlp":
+            self.r_net = GaussianPosterior(self.latent_dim, widths=tuple(config.r.widths), dtype=self.dtype)
+        else:  # an encoder architecture by name (e.g. "bilstm" for text): x -> (mean, log_var)
+            self.r_net = models.build_encoder(r_name, self.latent_dim, self.dtype, **_kw(config.r))
         self.iw_samples = int(config.get("importance_weighted_encoder", 0))
         self.mi_batch_size = int(config.get("mi_batch_size", 0)) or int(config.batch_size)
         self.continuous_x = spec.likelihood == "gaussian"
@@ -134,6 +144,11 @@ class MutualAutoencoder(VAEMethod):
         """z ~ p(z) [n, d]; x ~ p(x|z) [num_x, n, ...] with log p(x|z) [num_x, n]."""
         rng_z, rng_x = jax.random.split(rng)
         z = self.sample_prior(rng_z, n)
+        if self.autoregressive:  # ancestral draws (no gradient), then their teacher-forced log p(x|z)
+            zs = jnp.concatenate([z] * num_x)
+            x = jax.lax.stop_gradient(self.sample_autoregressive(params, batch_stats, zs, rng_x, greedy=False))
+            log_px = self.log_likelihood(self.decode(params, batch_stats, zs, x=x), x).reshape(num_x, n)
+            return z, x.reshape(num_x, n, *x.shape[1:]), log_px
         out = self.decode(params, batch_stats, z, train=False)
         x, log_px = self.sample_x(out, rng_x, num_x)
         return z, x, log_px
@@ -172,7 +187,7 @@ class MutualAutoencoder(VAEMethod):
             mean, log_var = module.encode(x, train)
             eps = L.draw_flat(jax.random.normal, rng, (k, *mean.shape))
             z = mean + jnp.exp(0.5 * log_var) * eps
-            return mean, log_var, eps, z, module.decode(z.reshape(-1, z.shape[-1]), train)
+            return mean, log_var, eps, z, module.decode(z.reshape(-1, z.shape[-1]), train, x=jnp.concatenate([x] * k))
 
         result = self.vae.apply(variables, method=run, mutable=mutable)
         (mean, log_var, eps, z, out), new_stats = result if mutable else (result, {})

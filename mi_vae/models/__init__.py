@@ -10,6 +10,11 @@ Architectures are chosen by name (``build_encoder`` / ``build_decoder``):
   conv28   the InfoMax-VAE 28x28 conv net (4x4 stride-2 convs 28-28-56-118, 1x1 head)
   conv32   a 32x32 conv net for CIFAR (4x4 stride-2 convs 64-128-256)
   dcgan64  the DCGAN/WAE-style 64x64 net with BatchNorm (VIMAE CelebA setting)
+  pixelcnn (decoder) conditional gated PixelCNN for binary images (models/pixelcnn.py; autoregressive)
+  bilstm / lstm  text encoder / decoder over token ids (models/text.py; the decoder is autoregressive)
+
+Autoregressive decoders (class attribute ``autoregressive = True``) are called ``decoder(z, train, x=x)``
+(teacher forcing); ``VAE.decode(z, train, x=None)`` passes x to them and ignores it for the others.
 """
 
 from mi_vae.models.auxiliary import CategoricalGaussianEncoder, CategoricalPosterior, GaussianPosterior
@@ -23,6 +28,7 @@ from mi_vae.models.networks import (
     Critic,
     build_decoder,
     build_encoder,
+    is_autoregressive,
 )
 
 __all__ = [
@@ -38,4 +44,5 @@ __all__ = [
     "VAE",
     "build_decoder",
     "build_encoder",
+    "is_autoregressive",
 ]

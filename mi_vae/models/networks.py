@@ -182,6 +182,15 @@ ENCODERS = {"mlp": MLPEncoder, "conv28": Conv28Encoder, "conv32": Conv32Encoder,
 DECODERS = {"mlp": MLPDecoder, "conv28": Conv28Decoder, "conv32": Conv32Decoder, "dcgan64": DCGAN64Decoder}
 
 
+def _register_autoregressive() -> None:
+    """Strong (autoregressive) decoders and the text encoder, in their own modules."""
+    from mi_vae.models.pixelcnn import PixelCNNDecoder
+    from mi_vae.models.text import BiLSTMEncoder, LSTMDecoder
+
+    ENCODERS["bilstm"] = BiLSTMEncoder
+    DECODERS.update(pixelcnn=PixelCNNDecoder, lstm=LSTMDecoder)
+
+
 def build_encoder(name: str, latent_dim: int, dtype: Dtype = jnp.float32, **kwargs) -> nn.Module:
     """Encoder by name (see ``ENCODERS``); ``kwargs`` are the module's fields (e.g. ``widths``)."""
     if name not in ENCODERS:
@@ -196,20 +205,34 @@ def build_decoder(name: str, out_shape: Sequence[int], dtype: Dtype = jnp.float3
     return DECODERS[name](out_shape=tuple(out_shape), dtype=dtype, **kwargs)
 
 
+def is_autoregressive(decoder: nn.Module) -> bool:
+    """True for decoders that need x (teacher forcing): class attribute ``autoregressive = True``."""
+    return bool(getattr(type(decoder), "autoregressive", False))
+
+
 class VAE(nn.Module):
-    """Encoder + decoder; ``__call__`` initialises both. Methods use ``encode`` and ``decode``."""
+    """Encoder + decoder; ``__call__`` initialises both. Methods use ``encode`` and ``decode``.
+
+    An autoregressive decoder (``is_autoregressive``) is called ``decoder(z, train, x=x)`` and needs
+    x; every other decoder is called ``decoder(z, train)`` and ``x`` is ignored.
+    """
 
     encoder: nn.Module
     decoder: nn.Module
 
     def __call__(self, x: jax.Array, z: jax.Array, train: bool = True):
-        return self.encode(x, train), self.decode(z, train)
+        return self.encode(x, train), self.decode(z, train, x=x)
 
     def encode(self, x: jax.Array, train: bool = True) -> tuple[jax.Array, jax.Array]:
         return self.encoder(x, train)
 
-    def decode(self, z: jax.Array, train: bool = True) -> jax.Array:
+    def decode(self, z: jax.Array, train: bool = True, x: jax.Array | None = None) -> jax.Array:
+        if is_autoregressive(self.decoder):
+            return self.decoder(z, train, x=x)
         return self.decoder(z, train)
+
+
+_register_autoregressive()
 
 
 class Critic(nn.Module):
