@@ -73,7 +73,8 @@ def main() -> None:
     final = sorted(int(d) for d in os.listdir(ckpt_dir) if d.isdigit())
     print(json.dumps({
         "name": "soak", "steps": args.steps, "checkpoint_every": args.checkpoint_every, "keep": args.keep,
-        "checkpoints_saved": (args.steps - args.warmup_steps) // args.checkpoint_every, "max_checkpoints_on_disk": max(s[2] for s in samples),
+        "checkpoints_saved": (args.steps - args.warmup_steps) // args.checkpoint_every,
+        "max_checkpoints_on_disk": max(s[2] for s in samples),
         "final_checkpoints": final, "rss_start_mib": round(rss[0], 1), "rss_end_mib": round(rss[-1], 1),
         "rss_max_mib": round(max(rss), 1), "rss_growth_mib_per_1000_steps": round(growth, 2),
         "wall_s": round(elapsed, 1),
