@@ -56,7 +56,8 @@ def _cell(text: str) -> str:
 
 def write_report(path: str, *, metrics: dict, skipped: dict[str, str], figures: list[str], config,
                  step: int, timings: dict[str, float] | None = None, extra: dict[str, str] | None = None,
-                 settings: dict | None = None, title: str | None = None) -> str:
+                 settings: dict | None = None, title: str | None = None,
+                 sections: dict[str, list[str]] | None = None) -> str:
     """Write the Markdown report to ``path`` and return it.
 
     Args:
@@ -67,6 +68,7 @@ def write_report(path: str, *, metrics: dict, skipped: dict[str, str], figures: 
       step: the evaluated checkpoint's step.
       timings: phase -> seconds.
       extra: more rows for the run's table (name -> text).
+      sections: more Markdown sections after the figures (heading -> lines), e.g. text reconstructions.
       settings: the resolved evaluation settings (config.eval with defaults).
     """
     directory = os.path.dirname(os.path.abspath(path))
@@ -100,6 +102,8 @@ def write_report(path: str, *, metrics: dict, skipped: dict[str, str], figures: 
             rel = os.path.relpath(fig, directory)
             name = os.path.splitext(os.path.basename(fig))[0].replace("_", " ")
             lines += [f"### {name}", "", f"![{name}]({rel})", ""]
+    for heading, body in (sections or {}).items():
+        lines += ["", f"## {heading}", "", *body, ""]
     if timings:
         lines += ["", "## Evaluation time", "", "| phase | seconds |", "|---|---:|"]
         lines += [f"| {k} | {v:.1f} |" for k, v in timings.items()]

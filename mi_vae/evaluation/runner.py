@@ -251,6 +251,12 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
     ev.timings["total"] = time.time() - start
 
     metrics = {k: _json_value(v) for k, v in ev.metrics.items()}
+    sections = {}
+    if method.spec.likelihood == "tokens":  # Mutual Autoencoder tables 1-2: sentences in and out
+        from mi_vae.evaluation.text import text_report
+
+        sections["Text reconstructions and interpolation"] = text_report(
+            method, state["params"], state.get("batch_stats", {}), dataset)
     if jax.process_index() == 0:
         _write_json_atomic(os.path.join(out_dir, "metrics.json"), metrics)
         row = {"step": step, "split": "eval", **{k: v for k, v in metrics.items() if v is not None}}
@@ -258,7 +264,7 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
             f.write(json.dumps(row) + "\n")
         write_report(os.path.join(out_dir, "report.md"), metrics=metrics, skipped=ev.skipped, figures=figures,
                      config=config, step=step, timings=ev.timings,
-                     extra={"test examples evaluated": str(ev.n)}, settings=settings.to_dict())
+                     extra={"test examples evaluated": str(ev.n)}, settings=settings.to_dict(), sections=sections)
     log.info("evaluation at step %d in %.1fs: %s", step, ev.timings["total"],
              " ".join(f"{k} {_short(v)}" for k, v in metrics.items()))
     return metrics
@@ -390,12 +396,15 @@ class Evaluation:
         c = self.codes
         self.info = {"categorical": self.categorical, "z_dim": c["z"].shape[-1], "mean_dim": c["mean"].shape[-1],
                      "code_dim": c["code"].shape[-1]}
-        return {
+        out = {
             "elbo": M.elbo(c["log_px"], c["kl"]),
             "recon_nll": M.recon_nll(c["log_px"]),
             "kl": M.kl(c["kl"]),
             "recon_l2": float(np.mean(c["sq"])),  # = M.recon_l2(x, x_hat), summed per example in the pass
         }
+        if self.method.spec.likelihood == "tokens":  # squared distance between token ids means nothing
+            del out["recon_l2"]
+        return out
 
     def _need_codes(self) -> None:
         if not hasattr(self, "codes"):
