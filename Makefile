@@ -6,6 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 WORKDIR ?= runs/default
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+FORTUNES := /usr/share/games/fortunes/fortunes
 
 .PHONY: setup data run test clean
 
@@ -17,13 +18,13 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# Debian's dataset-fashion-mnist package is the offline default dataset.
+# Debian's dataset-fashion-mnist (the offline default dataset) and fortunes (the text corpus).
 data:
-	@if [ ! -f $(FMNIST) ]; then \
+	@if [ ! -f $(FMNIST) ] || [ ! -f $(FORTUNES) ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist fortunes) >/dev/null; \
 	  else \
-	    echo "Fashion-MNIST missing: run 'sudo apt-get install -y dataset-fashion-mnist'" >&2; exit 1; \
+	    echo "offline data missing: run 'sudo apt-get install -y dataset-fashion-mnist fortunes'" >&2; exit 1; \
 	  fi; \
 	fi
 
