@@ -15,8 +15,12 @@ Guarantees:
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
+import sys
+import time
 
 import jax
 import numpy as np
@@ -108,15 +112,42 @@ class Checkpointer:
             return None, None
         abstract = jax.tree.map(
             lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=getattr(a, "sharding", None)), target)
-        for step in reversed(steps):
-            try:
-                self.check_compatible(step, abstract)
-                state = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
-                return state, step
-            except CheckpointMismatchError:
-                raise
-            except Exception as err:  # unreadable step: fall back to the previous one
-                first_line = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        unreadable = []
+        try:
+            with _quiet_stderr():
+                for step in reversed(steps):
+                    try:
+                        self.check_compatible(step, abstract)
+                        state = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+                        return state, step
+                    except CheckpointMismatchError:
+                        raise
+                    except Exception as err:  # unreadable step: fall back to the previous one
+                        unreadable.append((step, (str(err).strip().splitlines() or [type(err).__name__])[0][:200]))
+        finally:
+            for step, reason in unreadable:
                 log.warning("checkpoint step %d in %s is unreadable (%s); falling back to an earlier step",
-                            step, self.directory, first_line)
+                            step, self.directory, reason)
         raise NoUsableCheckpointError(f"no readable checkpoint in {self.directory} (steps {steps})")
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 while restoring.
+
+    When a step is damaged, TensorStore's background callbacks print raw Python tracebacks
+    ("Event loop is closed") straight to fd 2 as the failed read winds down. The restore's outcome
+    is reported instead by one warning line per unreadable step (logged after this block).
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        gc.collect()  # finish the failed read's pending callbacks while fd 2 is still silenced
+        time.sleep(0.05)
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
