@@ -65,7 +65,11 @@ class MLPEncoder(nn.Module):
 
 
 class Conv28Encoder(nn.Module):
-    """InfoMax-VAE's 28x28 encoder: 4x4 stride-2 pad-1 convs 1->28->28->56->118 (28->14->7->3->1)."""
+    """InfoMax-VAE's 28x28 encoder: 4x4 stride-2 pad-1 convs 1->28->28->56->118 (28->14->7->3->1).
+
+    Any stack of 4x4 stride-2 ReLU convs followed by the Gaussian head; ``Conv32Encoder`` is the
+    same net with CIFAR's channels.
+    """
 
     latent_dim: int
     channels: Sequence[int] = (28, 28, 56, 118)
@@ -79,19 +83,10 @@ class Conv28Encoder(nn.Module):
         return GaussianHead(self.latent_dim, dtype=self.dtype)(h)
 
 
-class Conv32Encoder(nn.Module):
+class Conv32Encoder(Conv28Encoder):
     """32x32 conv encoder (CIFAR): 4x4 stride-2 convs 64-128-256 (32->16->8->4), dense head."""
 
-    latent_dim: int
     channels: Sequence[int] = (64, 128, 256)
-    dtype: Dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, x: jax.Array, train: bool = True) -> tuple[jax.Array, jax.Array]:
-        h = x.astype(self.dtype)
-        for c in self.channels:
-            h = nn.relu(nn.Conv(c, (4, 4), strides=2, padding=1, dtype=self.dtype)(h))
-        return GaussianHead(self.latent_dim, dtype=self.dtype)(h)
 
 
 class DCGAN64Encoder(nn.Module):
