@@ -8,7 +8,6 @@ unwritable workdir, incompatible checkpoint) end with one line on stderr and exi
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -37,15 +36,6 @@ class UsageError(Exception):
     """A problem with the user's input, reported as one line."""
 
 
-def write_json_atomic(path: str, obj) -> None:
-    """Write JSON to a temporary file in the same directory, then rename it over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, default=str)
-    os.replace(tmp, path)
-
-
 def check_workdir(workdir: str) -> None:
     """Create ``workdir`` if needed and check it is writable, before any work is done."""
     try:
@@ -67,7 +57,7 @@ def run(config, workdir: str, mode: str) -> None:
     if mode == "train":
         def on_ready():
             if writer:
-                write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
+                train_lib.write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
 
         method, state, dataset, preempted = train_lib.train(config, workdir, on_ready=on_ready)
         if preempted or not config.run_eval or not writer:

@@ -23,6 +23,17 @@ def run_cli(*args: str, devices: int = 1, check: bool = True, timeout: float = 3
     return proc
 
 
+def smoke_config(name: str, **overrides):
+    """``configs/<name>.py:smoke=True`` without the final evaluation, with ``overrides`` applied."""
+    from importlib import import_module
+
+    config = import_module(f"configs.{name}").get_config("smoke=True")
+    config.run_eval = False
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
 @pytest.fixture
 def cli():
     return run_cli

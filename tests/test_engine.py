@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run_cli, smoke_config
 
 from mi_vae.config import base_config
 from mi_vae.train import read_metrics
@@ -69,16 +69,6 @@ def test_same_seed_same_losses_and_resume_continues_identically(tmp_path):
     assert losses_of(tmp_path / "c", "critic/loss") == losses_of(tmp_path / "a", "critic/loss")
 
 
-def smoke_config(**overrides):
-    from configs import infomax_vae
-
-    config = infomax_vae.get_config("smoke=True")
-    config.run_eval = False
-    for key, value in overrides.items():
-        config[key] = value
-    return config
-
-
 def test_step_compiles_once(tmp_path, monkeypatch):
     from mi_vae.train import loop
 
@@ -92,7 +82,7 @@ def test_step_compiles_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop, "make_train_chunk", recording)
     # 55 steps in chunks of 20 with checkpoints every 25: chunks of 20, 5, 20, 5, 5 steps.
-    config = smoke_config(num_train_steps=55, log_every_steps=20, checkpoint_every_steps=25)
+    config = smoke_config("infomax_vae", num_train_steps=55, log_every_steps=20, checkpoint_every_steps=25)
     _, state, _, _ = loop.train(config, str(tmp_path))
     assert int(state["step"]) == 55
     assert len(compiled) == 1 and compiled[0]._cache_size() == 1
@@ -103,7 +93,7 @@ def test_critic_loss_reaches_only_critic_parameters():
     from mi_vae.methods import get_method
     from mi_vae.train.loop import data_spec
 
-    config = smoke_config()
+    config = smoke_config("infomax_vae")
     dataset = load_dataset("fashion_mnist", max_train_examples=64, max_test_examples=8)
     method = get_method(config, data_spec(dataset))
     x = jnp.asarray(to_float(dataset.train_x[:32]))

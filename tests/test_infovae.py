@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run_cli, smoke_config
 
 from mi_vae import losses as L
 from mi_vae.data import to_float
@@ -24,16 +24,6 @@ FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 needs_fashion = pytest.mark.skipif(not os.path.exists(FASHION), reason="dataset-fashion-mnist not installed")
 LATENT = 4
 STEPS = 600
-
-
-def smoke_config(name, **overrides):
-    from importlib import import_module
-
-    config = import_module(f"configs.{name}").get_config("smoke=True")
-    config.run_eval = False
-    for key, value in overrides.items():
-        config[key] = value
-    return config
 
 
 def digits_config(regularizer, steps=STEPS, **overrides):

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, smoke_config
 
 from mi_vae.train import Checkpointer, NonFiniteError, read_metrics
 
@@ -142,14 +142,11 @@ def test_restart_with_a_changed_model_stops_and_leaves_the_run_untouched(tmp_pat
 
 
 def test_non_finite_steps_are_skipped_and_too_many_stop_the_run(tmp_path):
-    from configs import infomax_vae
     from mi_vae.data import load_dataset
     from mi_vae.train import loop
 
-    config = infomax_vae.get_config("smoke=True")
-    config.run_eval = False
-    config.num_train_steps, config.checkpoint_every_steps, config.log_every_steps = 40, 20, 10
-    config.max_consecutive_nonfinite = 15
+    config = smoke_config("infomax_vae", num_train_steps=40, checkpoint_every_steps=20, log_every_steps=10,
+                          max_consecutive_nonfinite=15)
     clean = load_dataset("fashion_mnist", max_train_examples=1024, max_test_examples=64)
     workdir = str(tmp_path / "run")
     _, good_state, _, _ = loop.train(config, workdir, dataset=clean)

@@ -81,12 +81,7 @@ def traversals(images: np.ndarray, dims: Sequence[int], values: Sequence[float],
     ``images``: ``[len(dims), len(values), H, W, ch]`` (thesis figure 4.3/4.4 style).
     """
     fig, ax = _grid_figure(images, title)
-    h = images.shape[2] + 1
-    w = images.shape[3] + 1
-    ax.set_yticks([i * h + h / 2 - 1 for i in range(len(dims))])
-    ax.set_yticklabels([f"z{d}" for d in dims], fontsize=7)
-    ax.set_xticks([j * w + w / 2 - 1 for j in range(len(values))])
-    ax.set_xticklabels([f"{v:+.1f}" for v in values], fontsize=7)
+    _label_grid(ax, images, [f"z{d}" for d in dims], [f"{v:+.1f}" for v in values])
     return _save(fig, path)
 
 
@@ -97,13 +92,18 @@ def traversal_grid(images: np.ndarray, dims: tuple[int, int], values: Sequence[f
     """
     a, b = dims
     fig, ax = _grid_figure(images, f"joint traversal: rows z{a}, columns z{b}")
-    h = images.shape[2] + 1
-    w = images.shape[3] + 1
-    ax.set_yticks([i * h + h / 2 - 1 for i in range(len(values))])
-    ax.set_yticklabels([f"{v:+.1f}" for v in values], fontsize=7)
-    ax.set_xticks([j * w + w / 2 - 1 for j in range(len(values))])
-    ax.set_xticklabels([f"{v:+.1f}" for v in values], fontsize=7)
+    labels = [f"{v:+.1f}" for v in values]
+    _label_grid(ax, images, labels, labels)
     return _save(fig, path)
+
+
+def _label_grid(ax, images: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str]) -> None:
+    """Tick labels at the centre of each tile of a ``[rows, cols, H, W, ch]`` grid (1-pixel gaps)."""
+    h, w = images.shape[2] + 1, images.shape[3] + 1
+    ax.set_yticks([i * h + h / 2 - 1 for i in range(len(row_labels))])
+    ax.set_yticklabels(row_labels, fontsize=7)
+    ax.set_xticks([j * w + w / 2 - 1 for j in range(len(col_labels))])
+    ax.set_xticklabels(col_labels, fontsize=7)
 
 
 def categorical_traversals(originals: np.ndarray, images: np.ndarray, path: str) -> str:

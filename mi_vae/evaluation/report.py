@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 
 import jax
 
 from mi_vae.evaluation.metrics import definition
+from mi_vae.train.loop import write_text_atomic
 
 
 def git_commit(path: str | None = None) -> str:
@@ -112,10 +112,7 @@ def write_report(path: str, *, metrics: dict, skipped: dict[str, str], figures: 
                   json.dumps(settings, indent=2, sort_keys=True, default=str), "```"]
     config_text = json.dumps(config.to_dict(), indent=2, sort_keys=True, default=str)
     lines += ["", "## Config", "", "```json", config_text, "```", ""]
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".md")
-    with os.fdopen(fd, "w") as f:
-        f.write("\n".join(lines))
-    os.replace(tmp, path)
+    write_text_atomic(path, "\n".join(lines))
     return path
 
 

@@ -44,7 +44,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 import zlib
 from collections.abc import Callable
@@ -61,6 +60,7 @@ from mi_vae.config import EVAL_DEFAULTS
 from mi_vae.evaluation import figures as F
 from mi_vae.evaluation import metrics as M
 from mi_vae.evaluation.report import write_report
+from mi_vae.train.loop import MetricWriter, build, load_data, read_metrics, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,6 @@ def require_checkpoint(workdir: str) -> str:
 def restore(config, workdir: str, dataset):
     """(method, state) built from ``config`` with the newest checkpoint of WORKDIR/checkpoints."""
     from mi_vae.train.checkpoint import Checkpointer
-    from mi_vae.train.loop import build
     from mi_vae.train.step import make_mesh, replicated
 
     directory = require_checkpoint(workdir)
@@ -215,7 +214,6 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
       {metric key: float | int | None} (None for a non-finite value); the keys that apply to the
       run, see ``mi_vae.evaluation.metrics.DEFINITIONS``.
     """
-    from mi_vae.train.loop import load_data, read_metrics
 
     start = time.time()
     if config is None:
@@ -258,10 +256,9 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
         sections["Text reconstructions and interpolation"] = text_report(
             method, state["params"], state.get("batch_stats", {}), dataset)
     if jax.process_index() == 0:
-        _write_json_atomic(os.path.join(out_dir, "metrics.json"), metrics)
-        row = {"step": step, "split": "eval", **{k: v for k, v in metrics.items() if v is not None}}
-        with open(os.path.join(workdir, "metrics.jsonl"), "a") as f:
-            f.write(json.dumps(row) + "\n")
+        write_json_atomic(os.path.join(out_dir, "metrics.json"), metrics)
+        MetricWriter(os.path.join(workdir, "metrics.jsonl")).write(
+            {"step": step, "split": "eval", **{k: v for k, v in metrics.items() if v is not None}})
         write_report(os.path.join(out_dir, "report.md"), metrics=metrics, skipped=ev.skipped, figures=figures,
                      config=config, step=step, timings=ev.timings,
                      extra={"test examples evaluated": str(ev.n)}, settings=settings.to_dict(), sections=sections)
@@ -283,16 +280,6 @@ def _json_value(v):
     return v if math.isfinite(v) else None
 
 
-def _write_json_atomic(path: str, obj) -> None:
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 class Evaluation:

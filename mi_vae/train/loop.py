@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import signal
+import tempfile
 import time
 
 import jax
@@ -49,6 +50,27 @@ def num_train_steps(config, num_examples: int) -> int:
     if config.num_epochs > 0:
         return int(config.num_epochs) * (num_examples // config.batch_size)
     return int(config.num_train_steps)
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    A reader never sees a half-written file, and a crash leaves the previous version intact.
+    """
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_json_atomic(path: str, obj) -> None:
+    """``write_text_atomic`` of ``obj`` as indented JSON."""
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str))
 
 
 class MetricWriter:
@@ -180,7 +202,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, dataset=None, on_read
                     raise NonFiniteError(
                         f"{int(metrics['nonfinite'])} consecutive non-finite steps at step {step}; stopping. "
                         f"The last good checkpoint (step {checkpointer.latest_step()}) is intact.")
-            if step % config.checkpoint_every_steps == 0 or step == total_steps or preemption.requested:
+            if step % config.checkpoint_every_steps == 0 or step == total_steps:
                 checkpointer.save(step, state)
         if preemption.requested:
             checkpointer.save(step, state)
