@@ -89,6 +89,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     # Loop, logging, checkpoints
     c.steps_per_call = 0  # steps fused in one lax.scan call; 0: log_every_steps
+    c.scan_unroll = 1  # steps unrolled per scan iteration (GPU: fewer loop round trips, longer compile)
     c.log_every_steps = 100
     c.checkpoint_every_steps = 1000
     c.keep_checkpoints = 3

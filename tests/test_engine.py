@@ -119,8 +119,8 @@ def test_conv28_matches_the_reference_shapes():
     assert mean.shape == log_var.shape == (3, 10) and out.shape == (3, 28, 28, 1)
     params = variables["params"]
     encoder = [params["encoder"][f"Conv_{i}"]["kernel"].shape for i in range(4)]
-    decoder = [params["decoder"]["Conv_0"]["kernel"].shape] + [
-        params["decoder"][f"ConvTranspose_{i}"]["kernel"].shape for i in range(5)]
+    decoder = [params["decoder"]["Conv_0"]["kernel"].shape] + [  # the transposed convs, in call order
+        layer["kernel"].shape for name, layer in params["decoder"].items() if "ConvTranspose" in name]
     # encoder 4x4 convs 1->28->28->56->118; decoder 1x1 conv z->118 then 118-118-56-28-28-1
     assert [k[:2] for k in encoder] == [(4, 4)] * 4 and [k[-1] for k in encoder] == [28, 28, 56, 118]
     assert decoder[0] == (1, 1, 10, 118)
@@ -132,3 +132,20 @@ def test_base_config_keys():
     for key in ("method", "dataset", "latent_dim", "batch_size", "num_train_steps", "checkpoint_every_steps",
                 "log_every_steps", "seed", "compute_dtype"):
         assert key in config
+
+
+def test_masked_tail_and_unrolled_scan_train_the_same_parameters(tmp_path):
+    """40 steps in one call == calls of 15 (the last one masked to 10 steps) == unrolled by 4."""
+    from mi_vae.train import loop
+
+    def final_params(name, **overrides):
+        config = smoke_config("infomax_vae", num_train_steps=40, log_every_steps=40, checkpoint_every_steps=40,
+                              run_eval=False, **overrides)
+        _, state, _, _ = loop.train(config, str(tmp_path / name))
+        assert int(state["step"]) == 40
+        return jax.tree.leaves(jax.device_get(state["params"]))
+
+    reference = final_params("one_call", steps_per_call=40)
+    for name, overrides in (("masked_tail", {"steps_per_call": 15}), ("unrolled", {"scan_unroll": 4})):
+        for got, want in zip(final_params(name, **overrides), reference, strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)

@@ -166,7 +166,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, dataset=None, on_read
     data_on_device = dataset.train_x.nbytes <= DEVICE_DATA_BYTES
     chunk = int(config.steps_per_call or config.log_every_steps)
     train_chunk = make_train_chunk(method, optimizers, mesh, state_shardings, data_on_device=data_on_device,
-                                   dynamic_binarization=config.binarize)
+                                   dynamic_binarization=config.binarize, unroll=int(config.scan_unroll))
     device_data = (jax.device_put(dataset.train_x, replicated(mesh)) if data_on_device
                    else jax.device_put(np.zeros((), np.float32), replicated(mesh)))
     xs_sharding = batch_sharded(mesh, batch_axis=1)
