@@ -126,6 +126,8 @@ def git_commit() -> str:
 def record(name: str, framework: str, args, **values) -> dict:
     rec = {field: None for field in FIELDS}
     rec.update(name=name, framework=framework, commit=git_commit())
+    if framework == "jax":
+        rec.update(xla_flags=os.environ.get("XLA_FLAGS") or None, scan_unroll=getattr(args, "scan_unroll", 1))
     rec.update(values)
     rec["smoke"] = bool(args.smoke)
     if args.smoke and framework == "jax":
@@ -220,7 +222,7 @@ class Engine:
         self.method, optimizers, self.state, shardings = build(config, dataset, mesh)
         self.flops = model_flops_per_step(self.method, self.state, self.batch, dataset.example_shape)
         chunk = make_train_chunk(self.method, optimizers, mesh, shardings, data_on_device=True,
-                                 dynamic_binarization=config.binarize)
+                                 dynamic_binarization=config.binarize, unroll=int(config.scan_unroll))
         self.data = jax.device_put(dataset.train_x, replicated(mesh))
         self.xs_sharding = batch_sharded(mesh, batch_axis=1)
         self.active = jax.device_put(np.ones(self.k, bool), replicated(mesh))
@@ -272,11 +274,12 @@ def measure_engine(engine: Engine, min_time: float, deadline: float, warmup_call
     }
 
 
-def infomax_config(batch: int):
+def infomax_config(batch: int, scan_unroll: int = 1):
     from configs import infomax_vae
 
     config = infomax_vae.get_config()  # conv28, z=10, alpha=20, beta=1, critic 1000-400-100, lr 1e-3 / 1e-5
     config.batch_size = batch
+    config.scan_unroll = scan_unroll
     return config
 
 
@@ -315,7 +318,7 @@ def _infomax_engine_suite(name, args, emit, deadline, batch, smoke_batch, smoke_
     else:
         train_x, data = fashion_mnist(args)
         k, min_time = train_x.shape[0] // batch, args.min_time or 10.0  # one epoch per call
-    engine = Engine(infomax_config(batch), array_dataset("fashion_mnist", train_x, 10), k)
+    engine = Engine(infomax_config(batch, args.scan_unroll), array_dataset("fashion_mnist", train_x, 10), k)
     result = measure_engine(engine, min_time, deadline, min_calls=1 if args.smoke else 2)
     emit(record(name, "jax", args, data=data, peak_memory_bytes=jax_peak_memory(), **jax_device_info(), **result))
 
@@ -396,7 +399,7 @@ def _hundred_epochs_train(args, emit, deadline, epochs, batch, max_examples):
     start = time.perf_counter()
     train_x, data = fashion_mnist(args, max_examples=max_examples)
     dataset = array_dataset("fashion_mnist", train_x, 10)
-    config = infomax_config(batch)
+    config = infomax_config(batch, args.scan_unroll)
     steps_per_epoch = train_x.shape[0] // batch
     total_steps = epochs * steps_per_epoch
     config.num_epochs = epochs
@@ -447,7 +450,8 @@ def _hundred_epochs_raw(args, emit, deadline, epochs, batch, max_examples):
     start = time.perf_counter()
     train_x, data = fashion_mnist(args, max_examples=max_examples)
     steps_per_epoch = train_x.shape[0] // batch
-    engine = Engine(infomax_config(batch), array_dataset("fashion_mnist", train_x, 10), steps_per_epoch)
+    engine = Engine(infomax_config(batch, args.scan_unroll), array_dataset("fashion_mnist", train_x, 10),
+                    steps_per_epoch)
     epoch_times, metrics = [], {}
     for _ in range(epochs):
         t = time.perf_counter()
@@ -507,6 +511,8 @@ def run_in_child(suite: str, args, emitter: Emitter, deadline: float, hard_deadl
         cmd += ["--min-time", str(args.min_time)]
     if args.torch_threads:
         cmd += ["--torch-threads", str(args.torch_threads)]
+    if args.scan_unroll != 1:
+        cmd += ["--scan-unroll", str(args.scan_unroll)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     emitted = []
     stderr_tail: collections.deque[str] = collections.deque(maxlen=30)
@@ -572,6 +578,8 @@ def parse_args(argv=None):
     parser.add_argument("--min-time", type=float, default=0.0, help="timed seconds per measurement (0: default)")
     parser.add_argument("--torch-threads", type=int, default=0,
                         help="torch.set_num_threads for torch_ref (0: torch's default; smoke: 1)")
+    parser.add_argument("--scan-unroll", type=int, default=1,
+                        help="config.scan_unroll for the InfoMax-VAE suites (see benchmarks/engine_variants.py)")
     parser.add_argument("--budget-s", type=float, default=0.0,
                         help="wall-clock budget of the whole run (0: 540 s, smoke 120 s)")
     parser.add_argument("--isolate", dest="isolate", action="store_true", default=None,
