@@ -6,7 +6,8 @@ batch 100 ("a fixed batch size of 100" for the MMD and Stein estimates), latent 
 sweeps 2-40), Adam 1e-3, a Gaussian (RBF) kernel, lambda chosen so that the regulariser is on the
 order of the log-likelihood (section 4). The data default is the offline Fashion-MNIST; the paper's
 is binarized MNIST (``dataset=binarized_mnist`` once prepared with tfds).
-Arguments: dataset, latent_dim, lambda_, alpha, net=conv28|mlp, steps, epochs, binarize, smoke.
+Arguments: dataset, latent_dim, lambda_, alpha, net=conv28|mlp, decoder_depth (net=mlp: hidden layers of
+512 in the decoder, as InfoMax-VAE's table II), steps, epochs, binarize, smoke.
 
 python -m mi_vae.main --config=configs/infovae_mmd.py --workdir=runs/infovae_mmd
 
@@ -24,7 +25,7 @@ DEFAULT_LAMBDA = {"ae": 0.0, "elbo": 0.0, "mmd": 1000.0, "stein": 100.0, "advers
 def build(regularizer, arg=None, **defaults):
     a = parse_arg(arg, **{
         "smoke": False, "dataset": "fashion_mnist", "latent_dim": 10, "lambda_": DEFAULT_LAMBDA[regularizer],
-        "alpha": 1.0, "net": "conv28", "steps": 20000, "epochs": 0, "binarize": False, **defaults})
+        "alpha": 1.0, "net": "conv28", "decoder_depth": 2, "steps": 20000, "epochs": 0, "binarize": False, **defaults})
     c = base_config()
     c.method = "infovae"
     c.regularizer = regularizer
@@ -43,7 +44,9 @@ def build(regularizer, arg=None, **defaults):
     if a.net == "conv28":
         c.encoder = ml_collections.ConfigDict({"name": "conv28"})
         c.decoder = ml_collections.ConfigDict({"name": "conv28"})
-    elif a.net != "mlp":
+    elif a.net == "mlp":
+        c.decoder.widths = (512,) * a.decoder_depth
+    else:
         raise ValueError(f"net must be conv28 or mlp, got {a.net!r}")
     c.batch_size = 100
     c.learning_rate = 1e-3

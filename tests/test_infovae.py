@@ -131,6 +131,8 @@ def test_loss_is_recon_plus_weighted_kl_and_divergence(regularizer, alpha, lambd
     else:
         assert float(m["regularizer"]) != 0.0
     assert set(out) == ({"vae", "discriminator"} if regularizer == "adversarial" else {"vae"})
+    # figure 1's logged I_q(x; z) against the batch's aggregate posterior: finite, at most log B
+    assert np.isfinite(float(m["mi_batch"])) and float(m["mi_batch"]) <= np.log(16) + 1e-5
 
 
 # ----------------------------------------------------------------------------- MMD-VAE

@@ -23,3 +23,15 @@ def test_tables_group_seeds_and_sort_settings(tmp_path):
     assert lines[0] == "| 0.5 | 1 | 0.500 | 0.450 | 0.500 |"
     assert lines[1] == "| 1 | 2 | 1.000 +- 0.000 | 1.000 +- 0.141 | 1.100 +- 0.141 |"
     assert not any(line.startswith("| 2 ") for line in table.splitlines()) and "vmi" not in table.lower()
+
+
+def test_named_settings_sort_by_number_then_model_order(tmp_path):
+    runs = str(tmp_path)
+    for name in ("infomax_infomax-d2_s0", "infomax_vae-d10_s0", "infomax_vae-d2_s0", "infomax_betavae-d2_s0"):
+        write(runs, name, {"iwae_nll": 250.0, "mi_critic": 3.0, "kl": 15.0, "active_units": 20})
+    write(runs, "vimae_vimaeL_s0", {"recon_l2": 10.0})
+    write(runs, "vimae_vae_s0", {"recon_l2": 12.0})
+    table = markdown(runs)
+    rows = [line.split(" | ")[0][2:] for line in table.splitlines() if line.startswith("| ") and " n |" not in line]
+    assert rows == ["vae-d2", "betavae-d2", "infomax-d2", "vae-d10", "vae", "vimaeL"]
+    assert "| vimaeL | 1 | 10.000 | n/a |" in table

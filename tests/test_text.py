@@ -109,3 +109,14 @@ def test_smoke_config_trains(tmp_path):
     pairs = reconstructions(method, params, bs, dataset, n=4)
     assert len(pairs) == 4 and all(len(out.split()) <= MAX_WORDS + 1 for _, out in pairs)
     assert len(interpolations(method, params, bs, dataset, steps=3)) == 3
+
+
+def test_match_rates_count_exact_sentences_and_words_in_place():
+    from mi_vae.evaluation.text import match_rates
+
+    # ids: 0 pad, 1 bos, 2 eos; words >= 4. Sentence 1 exact; 2 has one of three words right; 3 is longer.
+    inputs = [[5, 6, 2, 0], [7, 8, 9, 2], [4, 2, 0, 0]]
+    outputs = [[5, 6, 2, 9], [7, 4, 4, 2], [4, 4, 2, 0]]
+    rates = match_rates(inputs, outputs)
+    assert rates["text_exact_reconstruction"] == 1 / 3
+    assert rates["text_word_match"] == (2 + 1 + 1) / (2 + 3 + 1)

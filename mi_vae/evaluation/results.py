@@ -16,22 +16,43 @@ from collections import defaultdict
 
 import numpy as np
 
-#: experiment prefix -> (title, setting label, metric keys)
+#: experiment prefix -> (title, setting label, metric keys[, setting order])
+#: Settings sort by their number (``M1.5`` -> 1.5, ``vae-d10`` -> 10), then by the order's position of the
+#: part before it (``vae-d``), then by name.
 TABLES = {
+    "infomax": ("InfoMax-VAE tables II-III: Fashion-MNIST, MLP decoder of depth d, latent 20", "model-depth",
+                ("iwae_nll", "mi_critic", "kl", "active_units"), ("vae-d", "betavae-d", "infovae-d", "infomax-d")),
+    "infovae": ("InfoVAE figure 3 / table 1: Fashion-MNIST, conv28 nets, latent z", "objective-z",
+                ("mmd_prior", "logdet_cov_per_dim", "probe_accuracy", "iwae_nll"),
+                ("elbo-z", "mmd-z", "stein-z", "adversarial-z", "ae-z")),
+    "vimae": ("VIMAE tables II-V: Fashion-MNIST, conv28 nets, latent 8", "model",
+              ("recon_l2", "probe_accuracy", "probe_accuracy_gaussian_0.2", "probe_accuracy_gaussian_0.4",
+               "probe_accuracy_mask_0.2", "probe_accuracy_mask_0.5"), ("vae", "betaH", "betaA", "vimaeN", "vimaeL")),
     "mae_normal": ("Mutual Autoencoder, splitting the normal (figure 2)", "M", ("mi_target", "mi_achieved", "kl")),
     "mae_categorical": ("Mutual Autoencoder, uniform 10-way categorical (figure 2)", "M",
                         ("mi_target", "mi_achieved", "kl")),
+    "maetext": ("Mutual Autoencoder figure 3: fortunes sentences, greedy reconstructions of 1000 test sentences",
+                "M", ("mi_achieved", "kl", "text_exact_reconstruction", "text_word_match")),
     "vmi_digits": ("VMI, categorical code on scikit-learn digits (thesis 4.4)", "lambda",
                    ("cluster_accuracy", "elbo", "recon_l2")),
+    "vmi_fmnist": ("VMI, categorical code on Fashion-MNIST (thesis 4.4)", "lambda",
+                   ("cluster_accuracy", "elbo", "recon_l2")),
+    "vmi_subvector": ("VMI, MI on a 2-dim latent sub-vector, Fashion-MNIST (thesis 4.4)", "lambda",
+                      ("elbo", "recon_l2", "kl", "active_units")),
+    "pixelcnn": ("InfoVAE figure 1: PixelCNN decoder, dynamically binarized Fashion-MNIST, latent 10", "objective",
+                 ("kl", "mi_aggregate", "iwae_nll", "active_units"), ("elbo", "mmd", "ae")),
 }
 
 
 def collect(runs_dir: str) -> dict[str, dict[str, list[dict]]]:
-    """{experiment: {setting: [metrics of each seed]}} for every finished run under ``runs_dir``."""
+    """{experiment: {setting: [metrics of each seed]}} for every finished run under ``runs_dir``.
+
+    A run named ``<experiment>_<setting>_s<seed>``: the setting is the last ``_``-separated part.
+    """
     out: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for name in sorted(os.listdir(runs_dir)):
         path = os.path.join(runs_dir, name, "eval", "metrics.json")
-        match = re.fullmatch(r"(.+)_([A-Za-z]+[0-9.]+)_s(\d+)", name)
+        match = re.fullmatch(r"(.+)_([^_]+)_s(\d+)", name)
         if not (match and os.path.isfile(path)):
             continue
         with open(path) as f:
@@ -48,20 +69,38 @@ def cell(values: list[float]) -> str:
     return f"{np.mean(values):.3f} +- {np.std(values, ddof=1):.3f}"
 
 
+def _split(setting: str) -> tuple[str, float | None]:
+    """``"vae-d10"`` -> ("vae-d", 10.0); ``"M1.5"`` -> ("M", 1.5); ``"vimaeN"`` -> ("vimaeN", None)."""
+    match = re.fullmatch(r"(.*?)(-?[0-9]+(?:\.[0-9]+)?)", setting)
+    return (match.group(1), float(match.group(2))) if match else (setting, None)
+
+
+def _sort_key(setting: str, order: tuple[str, ...]):
+    prefix, number = _split(setting)
+    rank = order.index(prefix) if prefix in order else len(order)
+    return (number if number is not None else float("-inf"), rank, setting)
+
+
+def _label(setting: str, order: tuple[str, ...]) -> str:
+    """Numeric settings of a letter-only prefix (``M1.5``, ``l0``) show the number alone."""
+    prefix, number = _split(setting)
+    return f"{number:g}" if number is not None and prefix.isalpha() and not order else setting
+
+
 def markdown(runs_dir: str) -> str:
     results = collect(runs_dir)
     parts = []
-    for prefix, (title, label, keys) in TABLES.items():
+    for prefix, (title, label, keys, *rest) in TABLES.items():
         if prefix not in results:
             continue
+        order = tuple(rest[0]) if rest else ()
         rows = results[prefix]
-        settings = sorted(rows, key=lambda s: float(re.sub(r"^[A-Za-z]+", "", s)))
         lines = [f"### {title}", "", f"| {label} | n | " + " | ".join(f"`{k}`" for k in keys) + " |",
                  "|---|---:|" + "---:|" * len(keys)]
-        for setting in settings:
+        for setting in sorted(rows, key=lambda s: _sort_key(s, order)):
             runs = rows[setting]
             values = " | ".join(cell([r.get(k) for r in runs]) for k in keys)
-            lines.append(f"| {re.sub(r'^[A-Za-z]+', '', setting)} | {len(runs)} | {values} |")
+            lines.append(f"| {_label(setting, order)} | {len(runs)} | {values} |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
 

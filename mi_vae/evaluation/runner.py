@@ -248,13 +248,15 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
         ev.timings["figures"] = time.time() - t
     ev.timings["total"] = time.time() - start
 
-    metrics = {k: _json_value(v) for k, v in ev.metrics.items()}
     sections = {}
-    if method.spec.likelihood == "tokens":  # Mutual Autoencoder tables 1-2: sentences in and out
-        from mi_vae.evaluation.text import text_report
+    if method.spec.likelihood == "tokens":  # Mutual Autoencoder tables 1-2 and figure 3: sentences in and out
+        from mi_vae.evaluation.text import reconstruction_rates, text_report
 
+        ev.metrics.update(reconstruction_rates(method, state["params"], state.get("batch_stats", {}), dataset,
+                                               n=min(ev.n, 1000)))
         sections["Text reconstructions and interpolation"] = text_report(
             method, state["params"], state.get("batch_stats", {}), dataset)
+    metrics = {k: _json_value(v) for k, v in ev.metrics.items()}
     if jax.process_index() == 0:
         write_json_atomic(os.path.join(out_dir, "metrics.json"), metrics)
         MetricWriter(os.path.join(workdir, "metrics.jsonl")).write(

@@ -158,7 +158,9 @@ class InfoVAE(VAEMethod):
         z = terms["z"]
         z_prior = self.sample_prior(rng_prior, z.shape[0])
         divergence, div_metrics = self.divergence(params, z, z_prior)
-        metrics = {**elbo_metrics(terms), "regularizer": divergence, **div_metrics}
+        metrics = {**elbo_metrics(terms), "regularizer": divergence, **div_metrics,
+                   # I_q(x; z) against the batch's aggregate posterior (<= log B), logged for figure 1
+                   "mi_batch": jax.lax.stop_gradient(L.aggregate_posterior_mi(z, terms["mean"], terms["log_var"]))}
         loss = metrics["recon_nll"]
         if self.kl_weight:
             loss = loss + self.kl_weight * metrics["kl"]
