@@ -11,9 +11,9 @@ one epoch per ``lax.scan`` call) unless named ``vim_celeba``:
                     whole scan iteration replays as one graph instead of one launch per kernel;
 * ``dilated``        the strided transposed convolutions as Flax's input-dilated ``nn.ConvTranspose``
                     instead of the library's ``SubPixelConvTranspose`` (patched in for the measurement);
-* ``vim_celeba/subpixel|separate|dilated``: configs/vim_celeba.py at batch 256 in bfloat16 with the
-  sub-pixel transposed convolution as one fused conv (the library's default), as one conv per phase
-  (``separate_phases=True``), and input-dilated.
+* ``vim_celeba/separate|fused|dilated``: configs/vim_celeba.py at batch 256 in bfloat16 with the
+  sub-pixel transposed convolution as one conv per phase (``separate_phases=True``, the dcgan64 decoder's
+  default), as one fused conv (``separate_phases=False``), and input-dilated.
 
 ``--export FILE`` writes ``export XLA_FLAGS=... SCAN_UNROLL=...`` for the fastest batch-64 InfoMax variant,
 for ``benchmarks.run`` to run under (``. FILE; python -m benchmarks.run --scan-unroll $SCAN_UNROLL``).
@@ -41,8 +41,8 @@ VARIANTS = {
     "cmdbuf_while/b64": (CMDBUF_WHILE, 1, 64),
     "dilated/b64": ("", 1, 64),
     "base/b1024": ("", 1, 1024),
-    "vim_celeba/subpixel": ("", 1, 256),
     "vim_celeba/separate": ("", 1, 256),
+    "vim_celeba/fused": ("", 1, 256),
     "vim_celeba/dilated": ("", 1, 256),
 }
 
@@ -53,16 +53,16 @@ def run_variant(name: str, min_time: float, emit, smoke: bool = False) -> None:
     if smoke:
         bench.smoke_environment()
     deadline = time.time() + 10 * min_time + 120
-    if "dilated" in name or "separate" in name:
+    if "dilated" in name or "fused" in name:
         import flax.linen as nn
 
         from mi_vae.models import networks
 
-        def conv_transpose(c, k, s, p, dtype):
+        def conv_transpose(c, k, s, p, dtype, separate_phases=False):
             kw = dict(strides=(s, s), padding=[(k - 1 - p, k - 1 - p)] * 2, dtype=dtype)
             if "dilated" in name or s == 1:
                 return nn.ConvTranspose(c, (k, k), **kw)
-            return networks.SubPixelConvTranspose(c, (k, k), separate_phases=True, **kw)
+            return networks.SubPixelConvTranspose(c, (k, k), separate_phases=False, **kw)
 
         networks._conv_transpose = conv_transpose
     if name.startswith("vim_celeba"):

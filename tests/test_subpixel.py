@@ -104,6 +104,7 @@ def test_one_stride_one_conv_without_input_dilation():
 def test_helper_picks_subpixel_only_when_strided():
     assert type(_conv_transpose(8, 4, 2, 1, jnp.float32)) is SubPixelConvTranspose
     assert type(_conv_transpose(8, 4, 1, 0, jnp.float32)) is nn.ConvTranspose
+    assert _conv_transpose(8, 4, 2, 1, jnp.float32, separate_phases=True).separate_phases
 
 
 def test_decoders_keep_their_output_shapes():

@@ -233,13 +233,15 @@ class SubPixelConvTranspose(nn.ConvTranspose):
         return y.reshape((*batch_shape, *y.shape[1:])) if len(batch_shape) != 1 else y
 
 
-def _conv_transpose(c: int, k: int, s: int, p: int, dtype: Dtype) -> nn.ConvTranspose:
+def _conv_transpose(c: int, k: int, s: int, p: int, dtype: Dtype, separate_phases: bool = False) -> nn.ConvTranspose:
     """PyTorch ``ConvTranspose2d(k, stride=s, padding=p)``: out = (in - 1) * s - 2p + k.
 
     Strided ones run as :class:`SubPixelConvTranspose` (same parameters and function, no multiplies by inserted zeros).
     """
-    cls = SubPixelConvTranspose if s > 1 else nn.ConvTranspose
-    return cls(c, (k, k), strides=(s, s), padding=[(k - 1 - p, k - 1 - p)] * 2, dtype=dtype)
+    if s == 1:
+        return nn.ConvTranspose(c, (k, k), strides=(s, s), padding=[(k - 1 - p, k - 1 - p)] * 2, dtype=dtype)
+    return SubPixelConvTranspose(c, (k, k), strides=(s, s), padding=[(k - 1 - p, k - 1 - p)] * 2, dtype=dtype,
+                                 separate_phases=separate_phases)
 
 
 class Conv28Decoder(nn.Module):
@@ -283,8 +285,8 @@ class DCGAN64Decoder(nn.Module):
     def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
         h = nn.Dense(8 * 8 * 1024, dtype=self.dtype)(z.astype(self.dtype)).reshape(z.shape[0], 8, 8, 1024)
         h = nn.relu(nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(h))
-        for c in self.channels:
-            h = _conv_transpose(c, 4, 2, 1, self.dtype)(h)
+        for c in self.channels:  # wide layers: one conv per phase is faster here (BENCHMARKS.md, H100 bf16)
+            h = _conv_transpose(c, 4, 2, 1, self.dtype, separate_phases=True)(h)
             h = nn.relu(nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(h))
         return _f32(nn.Conv(self.out_shape[-1], (3, 3), padding=1, dtype=self.dtype)(h))
 
