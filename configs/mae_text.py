@@ -8,7 +8,7 @@ The model MI target M is enforced with C |I_BA - M|; I_BA's gradient through the
 sentences x ~ p(x|z) is REINFORCE with a leave-one-out baseline (``reinforce_samples`` draws per z);
 r_omega(z|x) is another bidirectional LSTM encoder. M = 0 is the plain VAE (posterior collapse:
 the decoder ignores z). Reconstructions / interpolations: ``mi_vae.evaluation.text``.
-Arguments: M, C, latent_dim, steps, smoke.
+Arguments: M, C, latent_dim, steps, hidden (LSTM units, 256), embed (word embedding size, 128), smoke.
 
 python -m mi_vae.main --config=configs/mae_text.py:M=10 --workdir=runs/mae_text_m10
 """
@@ -20,14 +20,14 @@ from mi_vae.data.text import VOCAB_SIZE
 
 
 def get_config(arg=None):
-    a = parse_arg(arg, smoke=False, M=10.0, C=1.0, latent_dim=32, steps=20000)
+    a = parse_arg(arg, smoke=False, M=10.0, C=1.0, latent_dim=32, steps=20000, hidden=256, embed=128)
     c = base_config()
     c.method = "mae"
     c.dataset = "fortunes"
     c.latent_dim = a.latent_dim
     c.M = a.M
     c.C = a.C
-    net = {"vocab_size": VOCAB_SIZE, "embed_dim": 128, "hidden": 256}
+    net = {"vocab_size": VOCAB_SIZE, "embed_dim": a.embed, "hidden": a.hidden}
     c.encoder = ml_collections.ConfigDict({"name": "bilstm", **net})
     c.decoder = ml_collections.ConfigDict({"name": "lstm", **net})
     c.r = ml_collections.ConfigDict({"name": "bilstm", **net})

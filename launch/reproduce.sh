@@ -2,8 +2,10 @@
 # Reruns the experiments behind RESULTS.md and regenerates its tables from each run's eval/metrics.json.
 #   launch/reproduce.sh [RUNS_DIR] [SECTION ...]
 #   sections: infomax infovae vimae mae vmi vmi_fmnist vmi_subvector pixelcnn text   (default: all)
-#   JOBS=N runs N trainings at once (default 1; on one GPU, 12 small runs share it well:
-#   JOBS=12 XLA_PYTHON_CLIENT_MEM_FRACTION=0.06).
+#   JOBS=N runs N trainings at once (default 1; on one GPU: JOBS=16 XLA_PYTHON_CLIENT_MEM_FRACTION=0.045).
+#   Shorter runs, for a CPU: SEEDS="0" (default "0 1 2"), IM_EPOCHS=5 (InfoMax grid, default 10),
+#   TEXT_STEPS=3000 (default 8000), TEXT_NET="hidden=64,embed=32" (default: the config's 256 and 128),
+#   TEXT_M="0 5 10" (default "0 2 5 10 15").
 # Each run is `python -m mi_vae.main --config=... --workdir=RUNS_DIR/<name>`; a finished run is skipped
 # (its workdir already has eval/metrics.json), an interrupted one resumes from its checkpoint.
 # Run names are <experiment>_<setting>_s<seed>; `python -m mi_vae.evaluation.results RUNS_DIR` makes the tables.
@@ -16,6 +18,11 @@ sections=${*:-infomax infovae vimae mae vmi vmi_fmnist vmi_subvector pixelcnn te
 export PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export RUNS=$runs
 JOBS=${JOBS:-1}
+SEEDS=${SEEDS:-0 1 2}
+IM_EPOCHS=${IM_EPOCHS:-10}
+TEXT_STEPS=${TEXT_STEPS:-8000}
+TEXT_NET=${TEXT_NET:+,$TEXT_NET}
+TEXT_M=${TEXT_M:-0 2 5 10 15}
 queue=()
 
 run() {  # run NAME CONFIG [flags...]: queue one training + evaluation
@@ -39,8 +46,8 @@ mkdir -p "$runs"
 for section in $sections; do
   case $section in
     infomax)  # InfoMax-VAE tables II-III: MLP decoders of depth 2, 4, 10, latent 20, Fashion-MNIST, 10 epochs
-      common=(--config.batch_size=64 --config.num_epochs=10 --config.latent_dim=20)
-      for seed in 0 1 2; do for d in 2 4 10; do
+      common=(--config.batch_size=64 --config.num_epochs=$IM_EPOCHS --config.latent_dim=20)
+      for seed in $SEEDS; do for d in 2 4 10; do
         run "infomax_vae-d${d}_s${seed}" "configs/vae.py:decoder_depth=$d" "${common[@]}" --config.seed=$seed
         run "infomax_betavae-d${d}_s${seed}" "configs/beta_vae.py:decoder_depth=$d" "${common[@]}" --config.seed=$seed
         run "infomax_infovae-d${d}_s${seed}" "configs/infovae_mmd.py:net=mlp,decoder_depth=$d" "${common[@]}" \
@@ -53,7 +60,7 @@ for section in $sections; do
         run "infovae_${r}-z${z}_s0" "configs/infovae_${r}.py:latent_dim=$z,epochs=10"
       done; done ;;
     vimae)  # VIMAE tables II-V on Fashion-MNIST: VAE, beta_H, beta_A, VIMAE-n, VIMAE-l (10 epochs)
-      for seed in 0 1 2; do
+      for seed in $SEEDS; do
         run "vimae_vae_s${seed}" "configs/vim_beta_h.py:beta=1,epochs=10" --config.seed=$seed
         run "vimae_betaH_s${seed}" "configs/vim_beta_h.py:epochs=10" --config.seed=$seed
         run "vimae_betaA_s${seed}" "configs/vim_beta_a.py:epochs=10" --config.seed=$seed
@@ -84,8 +91,8 @@ for section in $sections; do
         run "pixelcnn_${m}_s0" "configs/infovae_pixelcnn.py:method=$m,steps=8000"
       done ;;
     text)  # Mutual Autoencoder figure 3: reconstruction rates vs M on fortunes sentences
-      for M in 0 2 5 10 15; do
-        run "maetext_M${M}_s0" "configs/mae_text.py:M=$M,steps=8000"
+      for M in $TEXT_M; do
+        run "maetext_M${M}_s0" "configs/mae_text.py:M=$M,steps=$TEXT_STEPS$TEXT_NET"
       done ;;
     *) echo "unknown section $section" >&2; exit 2 ;;
   esac

@@ -35,3 +35,16 @@ def test_named_settings_sort_by_number_then_model_order(tmp_path):
     rows = [line.split(" | ")[0][2:] for line in table.splitlines() if line.startswith("| ") and " n |" not in line]
     assert rows == ["vae-d2", "betavae-d2", "infomax-d2", "vae-d10", "vae", "vimaeL"]
     assert "| vimaeL | 1 | 10.000 | n/a |" in table
+
+
+def test_curve_figures_draw_one_line_per_run_from_training_logs(tmp_path):
+    from mi_vae.evaluation.results import curve_figures
+
+    runs = tmp_path / "runs"
+    for name, mi in (("pixelcnn_elbo_s0", 0.5), ("pixelcnn_ae_s0", 4.0)):
+        (runs / name).mkdir(parents=True)
+        rows = [{"step": s, "split": "train", "mi_batch": mi * s / 300, "kl": 1.0} for s in (100, 200, 300)]
+        (runs / name / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    written = curve_figures(str(runs), str(tmp_path / "figs"))
+    assert [os.path.basename(p) for p in written] == ["pixelcnn_mi_over_training.png"]
+    assert os.path.getsize(written[0]) > 5000

@@ -93,7 +93,7 @@ def test_missing_fortunes_is_a_one_line_error(tmp_path):
 @needs_fortunes
 def test_smoke_config_trains(tmp_path):
     from configs.mae_text import get_config
-    from mi_vae.evaluation.text import interpolations, reconstructions
+    from mi_vae.evaluation.text import interpolations, reconstruction_rates, reconstructions
     from mi_vae.train import train
 
     config = get_config("smoke=True,M=2")
@@ -109,6 +109,9 @@ def test_smoke_config_trains(tmp_path):
     pairs = reconstructions(method, params, bs, dataset, n=4)
     assert len(pairs) == 4 and all(len(out.split()) <= MAX_WORDS + 1 for _, out in pairs)
     assert len(interpolations(method, params, bs, dataset, steps=3)) == 3
+    rates = reconstruction_rates(method, params, bs, dataset, n=30, batch=16)  # a padded last chunk
+    assert set(rates) == {"text_exact_reconstruction", "text_word_match"}
+    assert all(0.0 <= v <= 1.0 for v in rates.values())
 
 
 def test_match_rates_count_exact_sentences_and_words_in_place():

@@ -206,6 +206,29 @@ def training_curves(rows: list[dict], path: str, columns: int = 4) -> str:
     return _save(fig, path)
 
 
+def compared_curves(runs: dict[str, list[dict]], keys: Sequence[str], path: str, title: str = "") -> str:
+    """One panel per quantity in ``keys``, one line per run (label -> its ``metrics.jsonl`` train rows).
+
+    InfoVAE figure 1: the MI estimate over training for ELBO vs MMD vs the autoencoder.
+    """
+    fig = Figure(figsize=(3.4 * len(keys), 2.6))
+    for i, key in enumerate(keys):
+        ax = fig.add_subplot(1, len(keys), i + 1)
+        for label, rows in runs.items():
+            points = [(r["step"], r[key]) for r in rows if key in r and np.isfinite(r[key])]
+            if points:
+                ax.plot(*zip(*points), linewidth=1.2, label=label)
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def categorical_histogram(probs: np.ndarray, path: str) -> str:
     """Thesis figure 4.7: histogram of the categorical code's probabilities softmax(logits) (all entries)."""
     probs = np.asarray(probs, np.float64)

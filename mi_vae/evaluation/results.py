@@ -1,6 +1,9 @@
 """Tables for RESULTS.md from a directory of finished runs (each with eval/metrics.json).
 
-    python -m mi_vae.evaluation.results RUNS_DIR
+    python -m mi_vae.evaluation.results RUNS_DIR [--figures DIR]
+
+``--figures DIR`` also draws the figures made across runs from their training logs (metrics.jsonl),
+e.g. ``pixelcnn_mi_over_training.png`` (InfoVAE figure 1); a run needs only its log for these.
 
 Run names follow launch/reproduce.sh: ``<experiment>_<setting>_s<seed>``. Runs that differ only in
 their seed are grouped; each cell is the mean +- sample standard deviation over seeds (n given).
@@ -60,6 +63,33 @@ def collect(runs_dir: str) -> dict[str, dict[str, list[dict]]]:
     return out
 
 
+#: figure file -> (run-name prefix, logged keys, title): one line per run whose name starts with the prefix
+CURVES = {
+    "pixelcnn_mi_over_training.png": ("pixelcnn_", ("mi_batch", "kl"),
+                                      "InfoVAE fig. 1: PixelCNN decoder, I_q(x;z) (batch estimate, <= log B) and KL"),
+    "maetext_mi_over_training.png": ("maetext_", ("mi_estimate", "kl"),
+                                     "MAE text: I_BA(x;z) and KL over training, per target M"),
+}
+
+
+def curve_figures(runs_dir: str, out_dir: str) -> list[str]:
+    """Draw every ``CURVES`` figure that has runs under ``runs_dir`` into ``out_dir``; the paths written."""
+    from mi_vae.evaluation import figures
+    from mi_vae.train import read_metrics
+
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+    for filename, (prefix, keys, title) in CURVES.items():
+        runs = {}
+        for name in sorted(os.listdir(runs_dir)):
+            log = os.path.join(runs_dir, name, "metrics.jsonl")
+            if name.startswith(prefix) and os.path.isfile(log):
+                runs[name[len(prefix):]] = read_metrics(log, "train")
+        if runs:
+            written.append(figures.compared_curves(runs, keys, os.path.join(out_dir, filename), title))
+    return written
+
+
 def cell(values: list[float]) -> str:
     values = [v for v in values if v is not None]
     if not values:
@@ -106,7 +136,14 @@ def markdown(runs_dir: str) -> str:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2 or not os.path.isdir(sys.argv[1]):
-        print("usage: python -m mi_vae.evaluation.results RUNS_DIR", file=sys.stderr)
+    args = sys.argv[1:]
+    out_dir = None
+    if len(args) == 3 and args[1] == "--figures":
+        out_dir, args = args[2], args[:1]
+    if len(args) != 1 or not os.path.isdir(args[0]):
+        print("usage: python -m mi_vae.evaluation.results RUNS_DIR [--figures DIR]", file=sys.stderr)
         sys.exit(2)
-    print(markdown(sys.argv[1]), end="")
+    print(markdown(args[0]), end="")
+    if out_dir:
+        for path in curve_figures(args[0], out_dir):
+            print(f"wrote {path}", file=sys.stderr)
