@@ -117,3 +117,17 @@ def test_smoke_infomax_b64_prints_valid_json_lines():
     assert rec["data"] in ("fashion_mnist", "synthetic")
     assert rec["model_flops_per_step"] > 0
     assert rec["smoke"] is True
+
+
+def test_engine_variants_smoke_times_a_patched_variant_and_exports_the_fastest(tmp_path):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)
+    export = tmp_path / "best.env"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.engine_variants", "--smoke", "--min-time", "0.2",
+                           "--only", "dilated/b64", "--export", str(export)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert [r["name"] for r in records] == ["variant/dilated/b64"], proc.stdout + proc.stderr[-2000:]
+    assert "error" not in records[0] and records[0]["images_per_sec"] > 0 and records[0]["smoke"] is True
+    assert "SCAN_UNROLL=1" in export.read_text()
