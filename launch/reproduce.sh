@@ -4,6 +4,7 @@
 #   sections: infomax infovae vimae mae vmi vmi_fmnist vmi_subvector pixelcnn text   (default: all)
 #   JOBS=N runs N trainings at once (default 1; on one GPU: JOBS=16 XLA_PYTHON_CLIENT_MEM_FRACTION=0.045).
 #   Shorter runs, for a CPU: SEEDS="0" (default "0 1 2"), IM_EPOCHS=5 (InfoMax grid, default 10),
+#   VIM_EPOCHS=1 (VIMAE, default 10), INFOVAE_EPOCHS=1 (InfoVAE, default 10),
 #   TEXT_STEPS=3000 (default 8000), TEXT_NET="hidden=64,embed=32" (default: the config's 256 and 128),
 #   TEXT_M="0 5 10" (default "0 2 5 10 15").
 # Each run is `python -m mi_vae.main --config=... --workdir=RUNS_DIR/<name>`; a finished run is skipped
@@ -20,6 +21,8 @@ export RUNS=$runs
 JOBS=${JOBS:-1}
 SEEDS=${SEEDS:-0 1 2}
 IM_EPOCHS=${IM_EPOCHS:-10}
+VIM_EPOCHS=${VIM_EPOCHS:-10}
+INFOVAE_EPOCHS=${INFOVAE_EPOCHS:-10}
 TEXT_STEPS=${TEXT_STEPS:-8000}
 TEXT_NET=${TEXT_NET:+,$TEXT_NET}
 TEXT_M=${TEXT_M:-0 2 5 10 15}
@@ -56,16 +59,17 @@ for section in $sections; do
           --config.seed=$seed
       done; done ;;
     infovae)  # InfoVAE figure 3 / table 1: five objectives at latent 10 and 40 (conv28 nets, 10 epochs)
-      for z in 10 40; do for r in elbo mmd stein adversarial ae; do
-        run "infovae_${r}-z${z}_s0" "configs/infovae_${r}.py:latent_dim=$z,epochs=10"
-      done; done ;;
+      for seed in $SEEDS; do for z in 10 40; do for r in elbo mmd stein adversarial ae; do
+        run "infovae_${r}-z${z}_s${seed}" "configs/infovae_${r}.py:latent_dim=$z,epochs=$INFOVAE_EPOCHS" --config.seed=$seed
+      done; done; done ;;
     vimae)  # VIMAE tables II-V on Fashion-MNIST: VAE, beta_H, beta_A, VIMAE-n, VIMAE-l (10 epochs)
+      e=$VIM_EPOCHS
       for seed in $SEEDS; do
-        run "vimae_vae_s${seed}" "configs/vim_beta_h.py:beta=1,epochs=10" --config.seed=$seed
-        run "vimae_betaH_s${seed}" "configs/vim_beta_h.py:epochs=10" --config.seed=$seed
-        run "vimae_betaA_s${seed}" "configs/vim_beta_a.py:epochs=10" --config.seed=$seed
-        run "vimae_vimaeN_s${seed}" "configs/vim_normal.py:epochs=10" --config.seed=$seed
-        run "vimae_vimaeL_s${seed}" "configs/vim_logistic.py:epochs=10" --config.seed=$seed
+        run "vimae_vae_s${seed}" "configs/vim_beta_h.py:beta=1,epochs=$e" --config.seed=$seed
+        run "vimae_betaH_s${seed}" "configs/vim_beta_h.py:epochs=$e" --config.seed=$seed
+        run "vimae_betaA_s${seed}" "configs/vim_beta_a.py:epochs=$e" --config.seed=$seed
+        run "vimae_vimaeN_s${seed}" "configs/vim_normal.py:epochs=$e" --config.seed=$seed
+        run "vimae_vimaeL_s${seed}" "configs/vim_logistic.py:epochs=$e" --config.seed=$seed
       done ;;
     mae)  # Mutual Autoencoder figure 2: achieved vs target MI
       for seed in 0 1 2; do for M in 0 0.5 1 1.5 2; do

@@ -39,6 +39,17 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 _WORD = re.compile(r"[a-z0-9']+")
 
 
+def word_ids(ids) -> list[int]:
+    """The word ids of one sentence: up to its first ``<eos>`` (id 2), without ``<pad>``/``<bos>`` (ids 0, 1)."""
+    out = []
+    for i in np.asarray(ids).astype(np.int64).reshape(-1):
+        if i == SPECIALS.index(EOS):
+            break
+        if i > SPECIALS.index(BOS):
+            out.append(int(i))
+    return out
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class TextDataset(ArrayDataset):
     """An ``ArrayDataset`` of token ids with its vocabulary (``vocab[i]`` is the word of id i)."""
@@ -46,14 +57,8 @@ class TextDataset(ArrayDataset):
     vocab: tuple[str, ...] = ()
 
     def detokenize(self, ids) -> str:
-        """Token ids (one sentence) -> text, stopping at ``<eos>``, skipping ``<pad>``/``<bos>``."""
-        words = []
-        for i in np.asarray(ids).astype(np.int64).reshape(-1):
-            if i == 2:
-                break
-            if i > 1:
-                words.append(self.vocab[i] if i < len(self.vocab) else UNK)
-        return " ".join(words)
+        """Token ids (one sentence) -> text: the words of ``word_ids(ids)``."""
+        return " ".join(self.vocab[i] if i < len(self.vocab) else UNK for i in word_ids(ids))
 
 
 def fortune_entries(data_dir: str | None = None) -> list[str]:
@@ -107,4 +112,4 @@ def load_fortunes(data_dir: str | None = None, vocab_size: int = VOCAB_SIZE,
                        num_classes=None, likelihood="tokens", vocab=vocab)
 
 
-__all__ = ["MAX_WORDS", "VOCAB_SIZE", "TextDataset", "fortune_entries", "load_fortunes", "sentences"]
+__all__ = ["MAX_WORDS", "VOCAB_SIZE", "TextDataset", "fortune_entries", "load_fortunes", "sentences", "word_ids"]

@@ -15,27 +15,25 @@ import jax.numpy as jnp
 import numpy as np
 
 from mi_vae.data import to_float
+from mi_vae.data.text import word_ids
+
+
+def _greedy_decoder(method, params, batch_stats):
+    """A jitted ``ids [N, L] -> greedy decodings [N, L]`` of the sentences' posterior means."""
+
+    @jax.jit
+    def decode(ids):
+        mean, _ = method.encode(params, batch_stats, to_float(ids))
+        return method.sample_autoregressive(params, batch_stats, mean, jax.random.PRNGKey(0), greedy=True)
+
+    return decode
 
 
 def reconstructions(method, params, batch_stats, dataset, n: int = 8) -> list[tuple[str, str]]:
     """(input sentence, greedy decoding of its posterior mean) for the first ``n`` test sentences."""
-    x = jnp.asarray(to_float(dataset.test_x[:n]))
-    mean, _ = method.encode(params, batch_stats, x)
-    ids = jax.jit(lambda z: method.sample_autoregressive(params, batch_stats, z, jax.random.PRNGKey(0),
-                                                         greedy=True))(mean)
-    return [(dataset.detokenize(a), dataset.detokenize(b)) for a, b in zip(dataset.test_x[:n], np.asarray(ids),
-                                                                          strict=True)]
-
-
-def _words(ids) -> list[int]:
-    """Word ids of one sentence: up to ``<eos>`` (id 2), without ``<pad>``/``<bos>`` (ids 0, 1)."""
-    out = []
-    for i in np.asarray(ids).reshape(-1):
-        if i == 2:
-            break
-        if i > 1:
-            out.append(int(i))
-    return out
+    inputs = np.asarray(dataset.test_x[:n])
+    outputs = np.asarray(_greedy_decoder(method, params, batch_stats)(jnp.asarray(inputs)))
+    return [(dataset.detokenize(a), dataset.detokenize(b)) for a, b in zip(inputs, outputs, strict=True)]
 
 
 def match_rates(inputs, outputs) -> dict[str, float]:
@@ -43,7 +41,7 @@ def match_rates(inputs, outputs) -> dict[str, float]:
     ``text_word_match``: input words equal to the output word at the same position, over all input words."""
     exact, matched, total = 0, 0, 0
     for a, b in zip(inputs, outputs, strict=True):
-        wa, wb = _words(a), _words(b)
+        wa, wb = word_ids(a), word_ids(b)
         exact += wa == wb
         matched += sum(x == y for x, y in zip(wa, wb, strict=False))
         total += len(wa)
@@ -53,15 +51,13 @@ def match_rates(inputs, outputs) -> dict[str, float]:
 def reconstruction_rates(method, params, batch_stats, dataset, n: int = 1000, batch: int = 250) -> dict[str, float]:
     """``match_rates`` of greedy decodings of the posterior means of the first ``n`` test sentences."""
     inputs = np.asarray(dataset.test_x[:n])
-    decode = jax.jit(lambda z: method.sample_autoregressive(params, batch_stats, z, jax.random.PRNGKey(0),
-                                                            greedy=True))
+    decode = _greedy_decoder(method, params, batch_stats)
     outputs = []
     for start in range(0, len(inputs), batch):
         chunk = inputs[start:start + batch]
         if len(chunk) < batch:  # one compiled shape: pad the last chunk with its first row
             chunk = np.concatenate([chunk, np.repeat(chunk[:1], batch - len(chunk), axis=0)])
-        mean, _ = method.encode(params, batch_stats, jnp.asarray(to_float(chunk)))
-        outputs.append(np.asarray(decode(mean)))
+        outputs.append(np.asarray(decode(jnp.asarray(chunk))))
     return match_rates(inputs, np.concatenate(outputs)[: len(inputs)])
 
 
