@@ -311,14 +311,20 @@ def suite_torch_ref(args, emit, deadline):
         emit(record(f"torch_ref/{mode}", "torch", args, data=data, **result))
 
 
-def _infomax_engine_suite(name, args, emit, deadline, batch, smoke_batch, smoke_steps):
+def infomax_engine(args, batch, smoke_batch, smoke_steps) -> tuple[Engine, str]:
+    """(Engine, data source) of the InfoMax-VAE step: one epoch per call, or the smoke sizes."""
     if args.smoke:
         train_x, data = fashion_mnist(args, max_examples=SMOKE_EXAMPLES)
-        batch, k, min_time = smoke_batch, smoke_steps, args.min_time or 1.0
+        batch, k = smoke_batch, smoke_steps
     else:
         train_x, data = fashion_mnist(args)
-        k, min_time = train_x.shape[0] // batch, args.min_time or 10.0  # one epoch per call
-    engine = Engine(infomax_config(batch, args.scan_unroll), array_dataset("fashion_mnist", train_x, 10), k)
+        k = train_x.shape[0] // batch  # one epoch per call
+    return Engine(infomax_config(batch, args.scan_unroll), array_dataset("fashion_mnist", train_x, 10), k), data
+
+
+def _infomax_engine_suite(name, args, emit, deadline, batch, smoke_batch, smoke_steps):
+    engine, data = infomax_engine(args, batch, smoke_batch, smoke_steps)
+    min_time = args.min_time or (1.0 if args.smoke else 10.0)
     result = measure_engine(engine, min_time, deadline, min_calls=1 if args.smoke else 2)
     emit(record(name, "jax", args, data=data, peak_memory_bytes=jax_peak_memory(), **jax_device_info(), **result))
 
@@ -363,15 +369,19 @@ def vim_celeba_config(args):
     return config, source
 
 
-def suite_vim_celeba_mfu(args, emit, deadline):
-    from benchmarks import flops as flops_lib
-
+def vim_celeba_engine(args) -> tuple[Engine, object, str]:
+    """(Engine, config, config source) of ``vim_celeba_config`` on random 64x64 images, 10 steps a call."""
     config, source = vim_celeba_config(args)
     batch = int(config.batch_size)
     n = max(4 * batch, 64) if args.smoke else 16 * batch
     train_x = np.random.default_rng(0).integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
-    k = 2 if args.smoke else 10
-    engine = Engine(config, array_dataset("synthetic64", train_x), k)
+    return Engine(config, array_dataset("synthetic64", train_x), 2 if args.smoke else 10), config, source
+
+
+def suite_vim_celeba_mfu(args, emit, deadline):
+    from benchmarks import flops as flops_lib
+
+    engine, config, source = vim_celeba_engine(args)
     result = measure_engine(engine, args.min_time or (1.0 if args.smoke else 10.0), deadline,
                             min_calls=1 if args.smoke else 2)
     on_accelerator = is_accelerator()

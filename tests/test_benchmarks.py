@@ -131,3 +131,41 @@ def test_engine_variants_smoke_times_a_patched_variant_and_exports_the_fastest(t
     assert [r["name"] for r in records] == ["variant/dilated/b64"], proc.stdout + proc.stderr[-2000:]
     assert "error" not in records[0] and records[0]["images_per_sec"] > 0 and records[0]["smoke"] is True
     assert "SCAN_UNROLL=1" in export.read_text()
+
+
+def test_busy_time_is_the_union_of_overlapping_events():
+    from benchmarks.profile import _busy_ns
+
+    assert _busy_ns([(0, 10), (5, 15), (20, 30), (21, 22)]) == 25
+    assert _busy_ns([]) == 0
+
+
+def test_hlo_sources_cut_the_scan_prefix_and_match_kernel_spellings():
+    from benchmarks.profile import hlo_sources
+
+    text = ('  %conv.7 = f32[2]{0} convolution(%a, %b), metadata={op_name="jit(train_chunk)/while/body/'
+            'closed_call/jvp(VAE.decode)/decoder/Conv_0/conv_general_dilated" stack_frame_id=3}\n'
+            '  ROOT %loop_add_fusion.2 = f32[2]{0} fusion(%c), kind=kLoop, metadata={op_name="jit(f)/add"}\n'
+            '  %p = f32[2]{0} parameter(0)\n')
+    sources = hlo_sources(text)
+    assert sources["conv.7"] == "jvp(VAE.decode)/decoder/Conv_0/conv_general_dilated"
+    assert sources["loop_add_fusion_2"] == sources["loop_add_fusion.2"] == "add"
+    assert "p" not in sources
+
+
+def test_profile_smoke_names_the_ops_that_take_the_time(tmp_path):
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.profile", "--smoke", "--calls", "1", "--top", "5",
+                           "--trace-dir", str(tmp_path / "trace")], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rec = json.loads(proc.stdout)
+    assert rec["name"] == "profile/infomax_b64" and rec["steps"] > 0 and rec["images_per_sec"] > 0
+    assert os.path.isfile(rec["trace"]) and rec["trace"].startswith(str(tmp_path))
+    (host,) = [t for t in rec["timelines"] if t["timeline"] == "host:XLA ops"]
+    assert 0 < host["busy_ms"] and host["events_per_step"] > 1 and len(host["top"]) == 5
+    totals = [row["total_ms"] for row in host["top"]]
+    assert totals == sorted(totals, reverse=True) and sum(row["share"] for row in host["top"]) <= 1 + 1e-9
+    # the step's heaviest ops are its convolutions, traced back to the encoder/decoder layers
+    assert any(row["source"] and ("decoder/" in row["source"] or "encoder/" in row["source"]) for row in host["top"])
