@@ -10,7 +10,8 @@
 # Each run is `python -m mi_vae.main --config=... --workdir=RUNS_DIR/<name>`; a finished run is skipped
 # (its workdir already has eval/metrics.json), an interrupted one resumes from its checkpoint.
 # Run names are <experiment>_<setting>_s<seed>; `python -m mi_vae.evaluation.results RUNS_DIR` makes the tables.
-# Times (see RESULTS.md for the measured ones): mae ~25 min and vmi ~15 min on a 2-core CPU; the GPU
+# Times (see RESULTS.md for the measured ones): mae ~25 min, vmi ~15 min, and vimae with VIM_EPOCHS=1
+# ~6 min a run (15 runs in ~100 min) on a 2-core CPU; the GPU
 # sections were run on one H100 with JOBS=12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
