@@ -48,3 +48,15 @@ def test_curve_figures_draw_one_line_per_run_from_training_logs(tmp_path):
     written = curve_figures(str(runs), str(tmp_path / "figs"))
     assert [os.path.basename(p) for p in written] == ["pixelcnn_mi_over_training.png"]
     assert os.path.getsize(written[0]) > 5000
+
+
+def test_results_md_rows_are_those_the_committed_runs_generate():
+    """Every table row the committed run snapshots produce appears verbatim in RESULTS.md (traceability)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "RESULTS.md")) as f:
+        lines = set(f.read().splitlines())
+    for snapshot in ("runs", "runs_1epoch_cpu"):
+        rows = [line for line in markdown(os.path.join(root, "docs", "results", snapshot)).splitlines()
+                if line.startswith("| ") and not line.startswith("|---")]
+        assert len(rows) > 5, snapshot
+        assert [row for row in rows if row not in lines] == [], snapshot
