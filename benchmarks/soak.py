@@ -3,7 +3,7 @@
 Checks that keep-N holds (the checkpoint count never exceeds ``keep``) and that host memory stays
 flat (RSS sampled every 0.2 s from /proc/self/statm in a background thread).
 
-    python -m benchmarks.soak [--steps 5000] [--checkpoint_every 25] [--keep 2]
+    python -m benchmarks.soak [--steps 5000] [--checkpoint_every 25] [--keep 2] [--log_every N]
 
 Prints one JSON line: steps, checkpoints saved, the most checkpoints seen at once, RSS after
 warm-up, at the end and its maximum (MiB), and the RSS growth per 1000 steps after warm-up.
@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--checkpoint_every", type=int, default=25)
     parser.add_argument("--keep", type=int, default=2)
     parser.add_argument("--warmup_steps", type=int, default=500)
+    parser.add_argument("--log_every", type=int, default=0, help="0: as --checkpoint_every")
     args = parser.parse_args()
 
     from configs import infomax_vae
@@ -50,7 +51,7 @@ def main() -> None:
     config = infomax_vae.get_config("smoke=True")
     config.run_eval = False
     config.checkpoint_every_steps = args.checkpoint_every
-    config.log_every_steps = args.checkpoint_every
+    config.log_every_steps = args.log_every or args.checkpoint_every
     config.keep_checkpoints = args.keep
     dataset = loop.load_data(config)
 
@@ -72,7 +73,8 @@ def main() -> None:
     growth = (sum(tail) / len(tail) - sum(head) / len(head)) / max(1, (args.steps - args.warmup_steps)) * 1000
     final = sorted(int(d) for d in os.listdir(ckpt_dir) if d.isdigit())
     print(json.dumps({
-        "name": "soak", "steps": args.steps, "checkpoint_every": args.checkpoint_every, "keep": args.keep,
+        "name": "soak", "steps": args.steps, "checkpoint_every": args.checkpoint_every,
+        "log_every": config.log_every_steps, "keep": args.keep,
         "checkpoints_saved": (args.steps - args.warmup_steps) // args.checkpoint_every,
         "max_checkpoints_on_disk": max(s[2] for s in samples),
         "final_checkpoints": final, "rss_start_mib": round(rss[0], 1), "rss_end_mib": round(rss[-1], 1),
