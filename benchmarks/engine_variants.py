@@ -11,12 +11,15 @@ one epoch per ``lax.scan`` call) unless named ``vim_celeba``:
                     whole scan iteration replays as one graph instead of one launch per kernel;
 * ``dilated``        the strided transposed convolutions as Flax's input-dilated ``nn.ConvTranspose``
                     instead of the library's ``SubPixelConvTranspose`` (patched in for the measurement);
+* ``flat_adam``      ``config.flatten_optimizer = True``: Adam over each player's parameters as one vector
+                    (``optax.flatten``), one optimizer update per player instead of one per tensor;
 * ``vim_celeba/separate|fused|dilated``: configs/vim_celeba.py at batch 256 in bfloat16 with the
   sub-pixel transposed convolution as one conv per phase (``separate_phases=True``, the dcgan64 decoder's
-  default), as one fused conv (``separate_phases=False``), and input-dilated.
+  default), as one fused conv (``separate_phases=False``), input-dilated, and with ``flat_adam``.
 
-``--export FILE`` writes ``export XLA_FLAGS=... SCAN_UNROLL=...`` for the fastest batch-64 InfoMax variant,
-for ``benchmarks.run`` to run under (``. FILE; python -m benchmarks.run --scan-unroll $SCAN_UNROLL``).
+``--export FILE`` writes ``export XLA_FLAGS=... SCAN_UNROLL=... FLATTEN_OPTIMIZER=...`` for the fastest batch-64
+InfoMax variant, for ``benchmarks.run`` to run under
+(``. FILE; python -m benchmarks.run --scan-unroll $SCAN_UNROLL --flatten-optimizer $FLATTEN_OPTIMIZER``).
 ``--smoke``: the same variants at ``benchmarks.run --smoke`` sizes on the CPU (seconds; checks the script).
 """
 
@@ -40,15 +43,19 @@ VARIANTS = {
     "unroll4/b64": ("", 4, 64),
     "cmdbuf_while/b64": (CMDBUF_WHILE, 1, 64),
     "dilated/b64": ("", 1, 64),
+    "flat_adam/b64": ("", 1, 64),
     "base/b1024": ("", 1, 1024),
+    "flat_adam/b1024": ("", 1, 1024),
     "vim_celeba/separate": ("", 1, 256),
     "vim_celeba/fused": ("", 1, 256),
     "vim_celeba/dilated": ("", 1, 256),
+    "vim_celeba/flat_adam": ("", 1, 256),
 }
 
 
 def run_variant(name: str, min_time: float, emit, smoke: bool = False) -> None:
     flags, unroll, batch = VARIANTS[name]
+    flat = "flat_adam" in name
     args = bench.parse_args(["--smoke"] if smoke else [])
     if smoke:
         bench.smoke_environment()
@@ -69,6 +76,7 @@ def run_variant(name: str, min_time: float, emit, smoke: bool = False) -> None:
         from benchmarks import flops as flops_lib
 
         config, _ = bench.vim_celeba_config(args)
+        config.flatten_optimizer = flat
         batch = int(config.batch_size)
         n = 16 * batch
         train_x, data = np.random.default_rng(0).integers(0, 256, (n, 64, 64, 3), dtype=np.uint8), "synthetic"
@@ -78,12 +86,11 @@ def run_variant(name: str, min_time: float, emit, smoke: bool = False) -> None:
     else:
         train_x, data = bench.fashion_mnist(args, max_examples=bench.SMOKE_EXAMPLES if smoke else None)
         batch = bench.SMOKE_BATCH if smoke else batch
-        config = bench.infomax_config(batch)
-        config.scan_unroll = unroll
+        config = bench.infomax_config(batch, unroll, flat)
         engine = bench.Engine(config, bench.array_dataset("fashion_mnist", train_x, 10), train_x.shape[0] // batch)
         result = bench.measure_engine(engine, min_time, deadline)
-    emit(bench.record(f"variant/{name}", "jax", args, xla_flags=flags, scan_unroll=unroll, data=data,
-                      peak_memory_bytes=bench.jax_peak_memory(), **bench.jax_device_info(), **result))
+    emit(bench.record(f"variant/{name}", "jax", args, xla_flags=flags, scan_unroll=unroll, flatten_optimizer=flat,
+                      data=data, peak_memory_bytes=bench.jax_peak_memory(), **bench.jax_device_info(), **result))
 
 
 def main(argv=None) -> int:
@@ -122,7 +129,8 @@ def main(argv=None) -> int:
         best = max(b64, key=lambda n: b64[n]["images_per_sec"])
         flags, unroll, _ = VARIANTS[best]
         with open(args.export, "w") as f:
-            f.write(f"# fastest batch-64 variant: {best}\nexport XLA_FLAGS='{flags}' SCAN_UNROLL={unroll}\n")
+            f.write(f"# fastest batch-64 variant: {best}\nexport XLA_FLAGS='{flags}' SCAN_UNROLL={unroll} "
+                    f"FLATTEN_OPTIMIZER={int('flat_adam' in best)}\n")
         print(f"fastest batch-64 variant: {best}", file=sys.stderr)
     return 0
 

@@ -1,7 +1,7 @@
 """Where a benchmark's step time goes: a ``jax.profiler`` trace of steady calls, summarised per op.
 
     python -m benchmarks.profile [--smoke] [--target infomax_b64|infomax_b1024|vim_celeba] [--calls N]
-                                 [--trace-dir DIR] [--top K] [--out FILE]
+                                 [--trace-dir DIR] [--top K] [--out FILE] [--flatten-optimizer 0|1]
 
 Builds the same compiled ``train_chunk`` as ``benchmarks.run`` (data on the device, one epoch per call for
 InfoMax-VAE, 10 steps per call for VIM CelebA), runs one warm-up call, then traces ``--calls`` calls with
@@ -152,6 +152,8 @@ def parse_args(argv=None):
     parser.add_argument("--out", help="also append the JSON line to this file")
     parser.add_argument("--data-dir", default="", help="Fashion-MNIST IDX directory (default: the Debian path)")
     parser.add_argument("--synthetic", action="store_true", help="use random images even if Fashion-MNIST exists")
+    parser.add_argument("--flatten-optimizer", type=int, choices=(0, 1), default=0,
+                        help="config.flatten_optimizer (Adam on one vector per player)")
     args = parser.parse_args(argv)
     args.scan_unroll, args.min_time = 1, 0.0  # what benchmarks.run's builders read
     if args.calls < 1 or args.top < 1:

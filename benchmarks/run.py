@@ -127,7 +127,8 @@ def record(name: str, framework: str, args, **values) -> dict:
     rec = {field: None for field in FIELDS}
     rec.update(name=name, framework=framework, commit=git_commit())
     if framework == "jax":
-        rec.update(xla_flags=os.environ.get("XLA_FLAGS") or None, scan_unroll=getattr(args, "scan_unroll", 1))
+        rec.update(xla_flags=os.environ.get("XLA_FLAGS") or None, scan_unroll=getattr(args, "scan_unroll", 1),
+                   flatten_optimizer=bool(getattr(args, "flatten_optimizer", False)))
     rec.update(values)
     rec["smoke"] = bool(args.smoke)
     if args.smoke and framework == "jax":
@@ -274,12 +275,13 @@ def measure_engine(engine: Engine, min_time: float, deadline: float, warmup_call
     }
 
 
-def infomax_config(batch: int, scan_unroll: int = 1):
+def infomax_config(batch: int, scan_unroll: int = 1, flatten_optimizer: bool = False):
     from configs import infomax_vae
 
     config = infomax_vae.get_config()  # conv28, z=10, alpha=20, beta=1, critic 1000-400-100, lr 1e-3 / 1e-5
     config.batch_size = batch
     config.scan_unroll = scan_unroll
+    config.flatten_optimizer = bool(flatten_optimizer)
     return config
 
 
@@ -319,7 +321,8 @@ def infomax_engine(args, batch, smoke_batch, smoke_steps) -> tuple[Engine, str]:
     else:
         train_x, data = fashion_mnist(args)
         k = train_x.shape[0] // batch  # one epoch per call
-    return Engine(infomax_config(batch, args.scan_unroll), array_dataset("fashion_mnist", train_x, 10), k), data
+    config = infomax_config(batch, args.scan_unroll, args.flatten_optimizer)
+    return Engine(config, array_dataset("fashion_mnist", train_x, 10), k), data
 
 
 def _infomax_engine_suite(name, args, emit, deadline, batch, smoke_batch, smoke_steps):
@@ -366,6 +369,7 @@ def vim_celeba_config(args):
     if not args.smoke:
         config.batch_size = 256
         config.compute_dtype = "bfloat16"
+    config.flatten_optimizer = bool(getattr(args, "flatten_optimizer", False))
     return config, source
 
 
@@ -409,7 +413,7 @@ def _hundred_epochs_train(args, emit, deadline, epochs, batch, max_examples):
     start = time.perf_counter()
     train_x, data = fashion_mnist(args, max_examples=max_examples)
     dataset = array_dataset("fashion_mnist", train_x, 10)
-    config = infomax_config(batch, args.scan_unroll)
+    config = infomax_config(batch, args.scan_unroll, args.flatten_optimizer)
     steps_per_epoch = train_x.shape[0] // batch
     total_steps = epochs * steps_per_epoch
     config.num_epochs = epochs
@@ -460,8 +464,8 @@ def _hundred_epochs_raw(args, emit, deadline, epochs, batch, max_examples):
     start = time.perf_counter()
     train_x, data = fashion_mnist(args, max_examples=max_examples)
     steps_per_epoch = train_x.shape[0] // batch
-    engine = Engine(infomax_config(batch, args.scan_unroll), array_dataset("fashion_mnist", train_x, 10),
-                    steps_per_epoch)
+    config = infomax_config(batch, args.scan_unroll, args.flatten_optimizer)
+    engine = Engine(config, array_dataset("fashion_mnist", train_x, 10), steps_per_epoch)
     epoch_times, metrics = [], {}
     for _ in range(epochs):
         t = time.perf_counter()
@@ -590,6 +594,8 @@ def parse_args(argv=None):
                         help="torch.set_num_threads for torch_ref (0: torch's default; smoke: 1)")
     parser.add_argument("--scan-unroll", type=int, default=1,
                         help="config.scan_unroll for the InfoMax-VAE suites (see benchmarks/engine_variants.py)")
+    parser.add_argument("--flatten-optimizer", type=int, choices=(0, 1), default=0,
+                        help="config.flatten_optimizer for the mi_vae suites (Adam on one vector per player)")
     parser.add_argument("--budget-s", type=float, default=0.0,
                         help="wall-clock budget of the whole run (0: 540 s, smoke 120 s)")
     parser.add_argument("--isolate", dest="isolate", action="store_true", default=None,

@@ -86,6 +86,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.num_epochs = 0  # > 0 overrides num_train_steps with epochs * (train examples // batch_size)
     c.learning_rate = 1e-3
     c.max_consecutive_nonfinite = 20  # stop after this many skipped (non-finite) steps in a row
+    c.flatten_optimizer = False  # Adam over each player's parameters as one vector (optax.flatten): same
+    # updates, fewer and larger kernels; checkpoints of the two forms do not restore into each other
 
     # Loop, logging, checkpoints
     c.steps_per_call = 0  # steps fused in one lax.scan call; 0: log_every_steps

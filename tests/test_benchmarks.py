@@ -124,13 +124,18 @@ def test_engine_variants_smoke_times_a_patched_variant_and_exports_the_fastest(t
     env.pop("XLA_FLAGS", None)
     export = tmp_path / "best.env"
     proc = subprocess.run([sys.executable, "-m", "benchmarks.engine_variants", "--smoke", "--min-time", "0.2",
-                           "--only", "dilated/b64", "--export", str(export)], cwd=REPO, env=env,
+                           "--only", "dilated/b64", "flat_adam/b64", "--export", str(export)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert [r["name"] for r in records] == ["variant/dilated/b64"], proc.stdout + proc.stderr[-2000:]
-    assert "error" not in records[0] and records[0]["images_per_sec"] > 0 and records[0]["smoke"] is True
-    assert "SCAN_UNROLL=1" in export.read_text()
+    names = [r["name"] for r in records]
+    assert names == ["variant/dilated/b64", "variant/flat_adam/b64"], proc.stdout + proc.stderr[-2000:]
+    for r in records:
+        assert "error" not in r and r["images_per_sec"] > 0 and r["smoke"] is True
+    assert [r["flatten_optimizer"] for r in records] == [False, True]
+    fastest = max(records, key=lambda r: r["images_per_sec"])
+    flat = int(fastest["name"] == "variant/flat_adam/b64")
+    assert f"SCAN_UNROLL=1 FLATTEN_OPTIMIZER={flat}" in export.read_text()
 
 
 def test_busy_time_is_the_union_of_overlapping_events():

@@ -135,7 +135,8 @@ def test_base_config_keys():
 
 
 def test_masked_tail_and_unrolled_scan_train_the_same_parameters(tmp_path):
-    """40 steps in one call == calls of 15 (the last one masked to 10 steps) == unrolled by 4."""
+    """40 steps in one call == calls of 15 (the last one masked to 10 steps) == unrolled by 4 == Adam on
+    the flattened parameters."""
     from mi_vae.train import loop
 
     def final_params(name, **overrides):
@@ -143,9 +144,12 @@ def test_masked_tail_and_unrolled_scan_train_the_same_parameters(tmp_path):
                               run_eval=False, **overrides)
         _, state, _, _ = loop.train(config, str(tmp_path / name))
         assert int(state["step"]) == 40
+        moments = [leaf for leaf in jax.tree.leaves(state["opt_state"]) if leaf.ndim > 0]
+        assert (len(moments) == 2 * len(state["opt_state"])) == config.flatten_optimizer  # mu, nu per player
         return jax.tree.leaves(jax.device_get(state["params"]))
 
     reference = final_params("one_call", steps_per_call=40)
-    for name, overrides in (("masked_tail", {"steps_per_call": 15}), ("unrolled", {"scan_unroll": 4})):
+    for name, overrides in (("masked_tail", {"steps_per_call": 15}), ("unrolled", {"scan_unroll": 4}),
+                              ("flat_optimizer", {"flatten_optimizer": True})):
         for got, want in zip(final_params(name, **overrides), reference, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)

@@ -126,7 +126,7 @@ class Preemption:
 def build(config, dataset, mesh):
     """Method, optimizers, state shardings and a fresh (sharded) state."""
     method = get_method(config, data_spec(dataset))
-    optimizers = make_optimizers(method)
+    optimizers = make_optimizers(method, flatten=bool(config.flatten_optimizer))
     x_example = jnp.asarray(data_lib.to_float(dataset.train_x[: max(1, config.batch_size // mesh.size)]))
 
     def create():
