@@ -527,6 +527,8 @@ def run_in_child(suite: str, args, emitter: Emitter, deadline: float, hard_deadl
         cmd += ["--torch-threads", str(args.torch_threads)]
     if args.scan_unroll != 1:
         cmd += ["--scan-unroll", str(args.scan_unroll)]
+    if args.flatten_optimizer:
+        cmd += ["--flatten-optimizer", "1"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     emitted = []
     stderr_tail: collections.deque[str] = collections.deque(maxlen=30)

@@ -128,7 +128,8 @@ def snapshot(directory):
 
 
 @pytest.mark.parametrize("override, name", [("--config.latent_dim=7", "latent_dim"),
-                                            ("--config.decoder.widths=(32,32)", "decoder")])
+                                            ("--config.decoder.widths=(32,32)", "decoder"),
+                                            ("--config.flatten_optimizer=True", "optimizer")])
 def test_restart_with_a_changed_model_stops_and_leaves_the_run_untouched(tmp_path, override, name):
     workdir = str(tmp_path / "run")
     run_cli(*BASE, "--config.num_train_steps=20", f"--workdir={workdir}")

@@ -91,7 +91,8 @@ class Checkpointer:
             what = f"missing {missing[0]}" if missing else f"unexpected {extra[0]}"
             raise CheckpointMismatchError(
                 f"checkpoint step {step} in {self.directory} does not match the model the config builds: {what} "
-                f"({len(missing)} missing, {len(extra)} unexpected entries); use a new --workdir for a changed model")
+                f"({len(missing)} missing, {len(extra)} unexpected entries); "
+                "use a new --workdir for a changed model or optimizer (config.flatten_optimizer)")
         for name, want in target_leaves.items():
             have = saved_leaves[name]
             if tuple(have.shape) != tuple(want.shape) or np.dtype(have.dtype) != np.dtype(want.dtype):
@@ -99,7 +100,7 @@ class Checkpointer:
                     f"checkpoint step {step} in {self.directory} does not match the model the config builds: "
                     f"{name} is {np.dtype(have.dtype).name}{list(have.shape)} in the checkpoint but "
                     f"{np.dtype(want.dtype).name}{list(want.shape)} in the model; "
-                    "use a new --workdir for a changed model")
+                    "use a new --workdir for a changed model or optimizer (config.flatten_optimizer)")
 
     def restore_latest(self, target):
         """Restore the newest readable step onto ``target``'s shapes and shardings.

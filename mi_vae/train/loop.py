@@ -126,7 +126,8 @@ class Preemption:
 def build(config, dataset, mesh):
     """Method, optimizers, state shardings and a fresh (sharded) state."""
     method = get_method(config, data_spec(dataset))
-    optimizers = make_optimizers(method, flatten=bool(config.flatten_optimizer))
+    # .get: config.json files written before the key existed still evaluate and resume
+    optimizers = make_optimizers(method, flatten=bool(config.get("flatten_optimizer", False)))
     x_example = jnp.asarray(data_lib.to_float(dataset.train_x[: max(1, config.batch_size // mesh.size)]))
 
     def create():
@@ -164,7 +165,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, dataset=None, on_read
         on_ready()
 
     data_on_device = dataset.train_x.nbytes <= DEVICE_DATA_BYTES
-    chunk = int(config.steps_per_call or config.log_every_steps)
+    # never longer than the run: masked steps past the end would still be computed
+    chunk = max(1, min(int(config.steps_per_call or config.log_every_steps), total_steps))
     train_chunk = make_train_chunk(method, optimizers, mesh, state_shardings, data_on_device=data_on_device,
                                    dynamic_binarization=config.binarize, unroll=int(config.scan_unroll))
     device_data = (jax.device_put(dataset.train_x, replicated(mesh)) if data_on_device
