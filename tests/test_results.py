@@ -33,8 +33,19 @@ def test_named_settings_sort_by_number_then_model_order(tmp_path):
     write(runs, "vimae_vae_s0", {"recon_l2": 12.0})
     table = markdown(runs)
     rows = [line.split(" | ")[0][2:] for line in table.splitlines() if line.startswith("| ") and " n |" not in line]
-    assert rows == ["vae-d2", "betavae-d2", "infomax-d2", "vae-d10", "vae", "vimaeL"]
+    assert rows == ["vae-d2", "betavae-d2", "infomax-d2", "vae-d10", "vae", "vimaeL", "vae", "vimaeL"]
     assert "| vimaeL | 1 | 10.000 | n/a |" in table
+    assert "| vimaeL | 1 | n/a | n/a | n/a | n/a |" in table  # robustness: no probe accuracies to subtract
+
+
+def test_robustness_table_averages_the_per_seed_accuracy_lost(tmp_path):
+    runs = str(tmp_path)
+    corrupted = ("gaussian_0.2", "gaussian_0.4", "mask_0.2", "mask_0.5")
+    write(runs, "vimae_vimaeL_s0", {"probe_accuracy": 0.8, **{f"probe_accuracy_{c}": 0.7 for c in corrupted}})
+    write(runs, "vimae_vimaeL_s1", {"probe_accuracy": 0.6, **{f"probe_accuracy_{c}": 0.4 for c in corrupted},
+                                    "probe_accuracy_mask_0.5": None})
+    table = markdown(runs).split("### VIMAE robustness")[1]
+    assert "| vimaeL | 2 | 0.150 +- 0.071 | 0.150 +- 0.071 | 0.150 +- 0.071 | 0.100 |" in table
 
 
 def test_curve_figures_draw_one_line_per_run_from_training_logs(tmp_path):

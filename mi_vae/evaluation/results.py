@@ -19,9 +19,14 @@ from collections import defaultdict
 
 import numpy as np
 
-#: experiment prefix -> (title, setting label, metric keys[, setting order])
+#: ``experiment[:table]`` -> (title, setting label, metric keys[, setting order]); the part before ``:`` is
+#: the run-name prefix, so one experiment can have several tables.
 #: Settings sort by their number (``M1.5`` -> 1.5, ``vae-d10`` -> 10), then by the order's position of the
 #: part before it (``vae-d``), then by name.
+CORRUPTIONS = ("gaussian_0.2", "gaussian_0.4", "mask_0.2", "mask_0.5")
+#: values computed per run from its metrics (then averaged over seeds like the others)
+DERIVED = {f"probe_drop_{c}": (lambda m, c=c: m["probe_accuracy"] - m[f"probe_accuracy_{c}"]) for c in CORRUPTIONS}
+
 TABLES = {
     "infomax": ("InfoMax-VAE tables II-III: Fashion-MNIST, MLP decoder of depth d, latent 20", "model-depth",
                 ("iwae_nll", "mi_critic", "kl", "active_units"), ("vae-d", "betavae-d", "infovae-d", "infomax-d")),
@@ -31,6 +36,9 @@ TABLES = {
     "vimae": ("VIMAE tables II-V: Fashion-MNIST, conv28 nets, latent 8", "model",
               ("recon_l2", "probe_accuracy", "probe_accuracy_gaussian_0.2", "probe_accuracy_gaussian_0.4",
                "probe_accuracy_mask_0.2", "probe_accuracy_mask_0.5"), ("vae", "betaH", "betaA", "vimaeN", "vimaeL")),
+    "vimae:robustness": ("VIMAE robustness: probe accuracy lost to each corruption (clean minus corrupted)",
+                         "model", tuple(f"probe_drop_{c}" for c in CORRUPTIONS),
+                         ("vae", "betaH", "betaA", "vimaeN", "vimaeL")),
     "mae_normal": ("Mutual Autoencoder, splitting the normal (figure 2)", "M", ("mi_target", "mi_achieved", "kl")),
     "mae_categorical": ("Mutual Autoencoder, uniform 10-way categorical (figure 2)", "M",
                         ("mi_target", "mi_achieved", "kl")),
@@ -90,6 +98,16 @@ def curve_figures(runs_dir: str, out_dir: str) -> list[str]:
     return written
 
 
+def value(metrics: dict, key: str) -> float | None:
+    """A run's metric, or a ``DERIVED`` one computed from it; None where an input is missing or null."""
+    if key in DERIVED:
+        try:
+            return DERIVED[key](metrics)
+        except (KeyError, TypeError):
+            return None
+    return metrics.get(key)
+
+
 def cell(values: list[float]) -> str:
     values = [v for v in values if v is not None]
     if not values:
@@ -120,7 +138,8 @@ def _label(setting: str, order: tuple[str, ...]) -> str:
 def markdown(runs_dir: str) -> str:
     results = collect(runs_dir)
     parts = []
-    for prefix, (title, label, keys, *rest) in TABLES.items():
+    for table, (title, label, keys, *rest) in TABLES.items():
+        prefix = table.split(":")[0]
         if prefix not in results:
             continue
         order = tuple(rest[0]) if rest else ()
@@ -129,7 +148,7 @@ def markdown(runs_dir: str) -> str:
                  "|---|---:|" + "---:|" * len(keys)]
         for setting in sorted(rows, key=lambda s: _sort_key(s, order)):
             runs = rows[setting]
-            values = " | ".join(cell([r.get(k) for r in runs]) for k in keys)
+            values = " | ".join(cell([value(r, k) for r in runs]) for k in keys)
             lines.append(f"| {_label(setting, order)} | {len(runs)} | {values} |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
