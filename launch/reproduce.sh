@@ -11,7 +11,8 @@
 # (its workdir already has eval/metrics.json), an interrupted one resumes from its checkpoint.
 # Run names are <experiment>_<setting>_s<seed>; `python -m mi_vae.evaluation.results RUNS_DIR` makes the tables.
 # Times (see RESULTS.md for the measured ones): mae ~25 min, vmi ~15 min, and vimae with VIM_EPOCHS=1
-# ~6 min a run (15 runs in ~100 min) on a 2-core CPU; the GPU
+# ~6 min a run (15 runs in ~100 min), infovae with INFOVAE_EPOCHS=1 JOBS=2 ~9 min a pair (30 runs ~2.5 h),
+# on a 2-core CPU; the GPU
 # sections were run on one H100 with JOBS=12.
 set -euo pipefail
 cd "$(dirname "$0")/.."
