@@ -56,7 +56,7 @@ VARIANTS = {
 def run_variant(name: str, min_time: float, emit, smoke: bool = False) -> None:
     flags, unroll, batch = VARIANTS[name]
     flat = "flat_adam" in name
-    args = bench.parse_args(["--smoke"] if smoke else [])
+    args = bench.parse_args((["--smoke"] if smoke else []) + ["--flatten-optimizer", str(int(flat))])
     if smoke:
         bench.smoke_environment()
     deadline = time.time() + 10 * min_time + 120
@@ -76,7 +76,6 @@ def run_variant(name: str, min_time: float, emit, smoke: bool = False) -> None:
         from benchmarks import flops as flops_lib
 
         config, _ = bench.vim_celeba_config(args)
-        config.flatten_optimizer = flat
         batch = int(config.batch_size)
         n = 16 * batch
         train_x, data = np.random.default_rng(0).integers(0, 256, (n, 64, 64, 3), dtype=np.uint8), "synthetic"
@@ -86,11 +85,11 @@ def run_variant(name: str, min_time: float, emit, smoke: bool = False) -> None:
     else:
         train_x, data = bench.fashion_mnist(args, max_examples=bench.SMOKE_EXAMPLES if smoke else None)
         batch = bench.SMOKE_BATCH if smoke else batch
-        config = bench.infomax_config(batch, unroll, flat)
+        config = bench.infomax_config(batch, unroll, args.flatten_optimizer)
         engine = bench.Engine(config, bench.array_dataset("fashion_mnist", train_x, 10), train_x.shape[0] // batch)
         result = bench.measure_engine(engine, min_time, deadline)
-    emit(bench.record(f"variant/{name}", "jax", args, xla_flags=flags, scan_unroll=unroll, flatten_optimizer=flat,
-                      data=data, peak_memory_bytes=bench.jax_peak_memory(), **bench.jax_device_info(), **result))
+    emit(bench.record(f"variant/{name}", "jax", args, xla_flags=flags, scan_unroll=unroll, data=data,
+                      peak_memory_bytes=bench.jax_peak_memory(), **bench.jax_device_info(), **result))
 
 
 def main(argv=None) -> int:
