@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reruns the experiments behind RESULTS.md and regenerates its tables from each run's eval/metrics.json.
 #   launch/reproduce.sh [RUNS_DIR] [SECTION ...]
-#   sections: infomax infovae vimae mae vmi vmi_fmnist vmi_subvector pixelcnn text   (default: all)
+#   sections: infomax infovae vimae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_subvector pixelcnn text   (default: all)
 #   JOBS=N runs N trainings at once (default 1; on one GPU: JOBS=16 XLA_PYTHON_CLIENT_MEM_FRACTION=0.045).
 #   Shorter runs, for a CPU: SEEDS="0" (default "0 1 2"), IM_EPOCHS=5 (InfoMax grid, default 10),
 #   VIM_EPOCHS=1 (VIMAE, default 10), INFOVAE_EPOCHS=1 (InfoVAE, default 10),
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-runs/reproduce}; shift || true
-sections=${*:-infomax infovae vimae mae vmi vmi_fmnist vmi_subvector pixelcnn text}
+sections=${*:-infomax infovae vimae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_subvector pixelcnn text}
 export PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export RUNS=$runs
 JOBS=${JOBS:-1}
@@ -88,6 +88,14 @@ for section in $sections; do
       for seed in 0 1 2; do for lam in 0 1; do
         run "vmi_fmnist_l${lam}_s${seed}" "configs/vmi_categorical.py:lambda_=$lam,steps=6000" --config.seed=$seed
       done; done ;;
+    vmi_fmnist_sweep)  # why vmi_fmnist fails: lambda x the H(c) estimate (prior log K | batch aggregate), MLP nets
+      for seed in $SEEDS; do
+        run "vmi_fmnistmlp_prior-l0_s${seed}" "configs/vmi_categorical.py:lambda_=0,steps=6000,net=mlp" --config.seed=$seed
+        for lam in 1 10 100; do for h in prior aggregate; do
+          run "vmi_fmnistmlp_${h}-l${lam}_s${seed}" "configs/vmi_categorical.py:lambda_=$lam,steps=6000,net=mlp" \
+            --config.code_entropy=$h --config.seed=$seed
+        done; done
+      done ;;
     vmi_subvector)  # VMI thesis 4.4: traversals of the two MI dims for lambda in {0, 0.001, 0.005, 0.01}
       for lam in 0 0.001 0.005 0.01; do
         run "vmi_subvector_l${lam}_s0" "configs/vmi_subvector.py:lambda_=$lam,steps=6000"

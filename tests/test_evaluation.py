@@ -186,6 +186,21 @@ def test_cluster_accuracy_of_a_relabelled_clustering():
     assert M.cluster_accuracy(np.zeros(10, int), labels) == pytest.approx(0.6)  # one code for all
 
 
+def test_categorical_code_information_tells_the_two_empty_codes_apart():
+    k, log_k = 10, np.log(10)
+    one_category = M.categorical_code_information(np.tile([1e6] + [0.0] * (k - 1), (40, 1)))
+    prior = M.categorical_code_information(np.zeros((40, k)))
+    by_class = M.categorical_code_information(1e6 * np.tile(np.eye(k), (4, 1)))
+    assert one_category == pytest.approx({"code_mi": 0.0, "code_kl_uniform": log_k}, abs=1e-9)
+    assert prior == pytest.approx({"code_mi": 0.0, "code_kl_uniform": 0.0}, abs=1e-9)
+    assert by_class == pytest.approx({"code_mi": log_k, "code_kl_uniform": log_k}, abs=1e-9)
+    # two examples, two categories, q(c|x) = (0.9, 0.1) and (0.1, 0.9): I = log 2 - H(0.9)
+    logits = np.log([[0.9, 0.1], [0.1, 0.9]])
+    h = -(0.9 * np.log(0.9) + 0.1 * np.log(0.1))
+    assert M.categorical_code_information(logits) == pytest.approx(
+        {"code_mi": np.log(2) - h, "code_kl_uniform": np.log(2) - h})
+
+
 # ----------------------------------------------------------------------------- settings and errors
 
 

@@ -68,6 +68,22 @@ def test_categorical_layout_and_temperature():
     np.testing.assert_allclose(taus, [1.0, 0.5, 0.25, 0.25], rtol=1e-5)
 
 
+@pytest.mark.parametrize("estimate", ["prior", "aggregate"])
+def test_code_entropy_of_a_collapsed_and_a_balanced_code(estimate):
+    """H(c) in the MI bound: the prior's log K whatever the encoder does, or the batch aggregate's
+    entropy, which is 0 when every x goes to one category (the collapse a large lambda_ finds with the
+    prior's constant: Q then predicts c perfectly and the "prior" bound reads log K)."""
+    config = vmi_categorical.get_config("smoke=True,dataset=digits")
+    config.code_entropy = estimate
+    method = get_method(config, DataSpec((8, 8, 1), "bernoulli", 10))
+    one_category = {"logits": jnp.tile(jnp.array([30.0] + [0.0] * 9), (20, 1))}
+    balanced = {"logits": 30.0 * jnp.tile(jnp.eye(10), (2, 1))}
+    h_collapsed, h_balanced = float(method.entropy(one_category)), float(method.entropy(balanced))
+    np.testing.assert_allclose(h_balanced, np.log(10), rtol=1e-5)
+    np.testing.assert_allclose(h_collapsed, np.log(10) if estimate == "prior" else 0.0, atol=1e-5)
+    assert np.isfinite(jax.grad(lambda lg: method.entropy({"logits": lg}))(balanced["logits"])).all()
+
+
 def test_subvector_mi_targets_the_first_coordinates():
     config = vmi_subvector.get_config("smoke=True,dataset=digits,mi_dims=2")
     method = get_method(config, DataSpec((8, 8, 1), "bernoulli", 10))

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import scipy.special
+import scipy.stats
 from scipy.optimize import linear_sum_assignment
 
 from mi_vae import losses as L
@@ -55,6 +57,10 @@ DEFINITIONS: dict[str, str] = {
                           "(InfoVAE figure 3)",
     "cluster_accuracy": "accuracy of argmax categorical code under the best one-to-one code->class map "
                         "(Hungarian)",
+    "code_mi": "I(x; c) of the categorical code on the test set: H(mean_i q(c|x_i)) - mean_i H(q(c|x_i)), "
+               "<= log K; 0 both when every x gets one category and when q(c|x) is the uniform prior",
+    "code_kl_uniform": "mean_i KL(q(c|x_i) || Unif(K)) = log K - mean_i H(q(c|x_i)); log K for a "
+                       "deterministic code, 0 for a code that ignores x",
     "mi_target": "M, the Mutual Autoencoder's MI target (config.M)",
     "mi_achieved": "Barber-Agakov I_BA of the trained decoder with a freshly trained r(z|x) (MAE eq. 7)",
 }
@@ -357,6 +363,23 @@ def code_class_histogram(codes: ArrayLike, labels: ArrayLike, num_codes: int | N
     return counts
 
 
+def categorical_code_information(logits: ArrayLike) -> dict[str, float]:
+    """How much a categorical code q(c|x) says about x, from the logits of N examples ``[N, K]``.
+
+    code_mi = I(x; c) = H(q(c)) - E_x H(q(c|x)), q(c) = (1/N) sum_i q(c|x_i) the aggregate posterior
+    (the mutual information of the encoder's code, at most log K), and code_kl_uniform =
+    E_x KL(q(c|x) || Unif(K)) = log K - E_x H(q(c|x)), the ELBO's categorical KL (vmi_vae_thesis.txt
+    eq. 4.19). Together they tell the two ways a code can carry nothing: one category for every x
+    (code_mi 0, code_kl_uniform log K) and q(c|x) equal to the prior (both 0). Log-softmax, so
+    extreme logits stay finite.
+    """
+    log_p = scipy.special.log_softmax(np.asarray(logits, np.float64), axis=-1)
+    p = np.exp(log_p)
+    conditional = float(np.mean(-np.sum(p * log_p, axis=-1)))
+    aggregate = float(scipy.stats.entropy(p.mean(axis=0)))
+    return {"code_mi": aggregate - conditional, "code_kl_uniform": math.log(p.shape[-1]) - conditional}
+
+
 def cluster_accuracy(codes: ArrayLike, labels: ArrayLike) -> float:
     """Unsupervised clustering accuracy = max over one-to-one maps m of mean_i 1{m(codes_i) = labels_i}.
 
@@ -371,7 +394,7 @@ def cluster_accuracy(codes: ArrayLike, labels: ArrayLike) -> float:
 
 
 __all__ = [
-    "DEFINITIONS", "active_units", "cluster_accuracy", "code_class_histogram", "definition", "elbo",
-    "iwae_log_likelihood", "iwae_nll", "kl", "latent_variances", "logdet_cov_per_dim", "mi_aggregate",
-    "mi_critic", "mmd_prior", "probe_accuracy", "probe_subset", "recon_l2", "recon_nll",
+    "DEFINITIONS", "active_units", "categorical_code_information", "cluster_accuracy", "code_class_histogram",
+    "definition", "elbo", "iwae_log_likelihood", "iwae_nll", "kl", "latent_variances", "logdet_cov_per_dim",
+    "mi_aggregate", "mi_critic", "mmd_prior", "probe_accuracy", "probe_subset", "recon_l2", "recon_nll",
 ]

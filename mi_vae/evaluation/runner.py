@@ -514,9 +514,10 @@ class Evaluation:
                               self.x)["logits"]
         self.cat_probs = np.asarray(jax.nn.softmax(jnp.asarray(logits), axis=-1))
         self.cat_codes = np.argmax(logits, axis=-1)
-        if not self.labelled:
-            raise Skip("the dataset has no class labels")
-        return {"cluster_accuracy": M.cluster_accuracy(self.cat_codes, self.y)}
+        out = M.categorical_code_information(logits)
+        if self.labelled:  # else no cluster_accuracy (the figures also need labels)
+            out["cluster_accuracy"] = M.cluster_accuracy(self.cat_codes, self.y)
+        return out
 
     def mae(self) -> dict:
         if not hasattr(self.method, "achieved_mi"):
