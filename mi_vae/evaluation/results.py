@@ -48,7 +48,7 @@ TABLES = {
                    ("cluster_accuracy", "elbo", "recon_l2")),
     "vmi_fmnist": ("VMI, categorical code on Fashion-MNIST (thesis 4.4)", "lambda",
                    ("cluster_accuracy", "elbo", "recon_l2")),
-    "vmi_fmnistmlp": ("VMI, categorical code on Fashion-MNIST, MLP nets: lambda and the H(c) estimate", "lambda",
+    "vmi_fmnistmlp": ("VMI, categorical code on Fashion-MNIST, MLP nets: lambda and the H(c) estimate", "H(c)-lambda",
                       ("cluster_accuracy", "code_mi", "code_kl_uniform", "elbo"), ("prior-l", "aggregate-l")),
     "vmi_subvector": ("VMI, MI on a 2-dim latent sub-vector, Fashion-MNIST (thesis 4.4)", "lambda",
                       ("elbo", "recon_l2", "kl", "active_units")),
