@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reruns the experiments behind RESULTS.md and regenerates its tables from each run's eval/metrics.json.
 #   launch/reproduce.sh [RUNS_DIR] [SECTION ...]
-#   sections: infomax infovae vimae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_subvector pixelcnn text   (default: all)
+#   sections: infomax infovae vimae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_subvector pixelcnn text
+#   (default: all)
 #   JOBS=N runs N trainings at once (default 1; on one GPU: JOBS=16 XLA_PYTHON_CLIENT_MEM_FRACTION=0.045).
 #   Shorter runs, for a CPU: SEEDS="0" (default "0 1 2"), IM_EPOCHS=5 (InfoMax grid, default 10),
 #   VIM_EPOCHS=1 (VIMAE, default 10), INFOVAE_EPOCHS=1 (InfoVAE, default 10),
@@ -88,15 +89,17 @@ for section in $sections; do
         run "vmi_digits_l${lam}_s${seed}" "configs/vmi_categorical.py:dataset=digits,lambda_=$lam" --config.seed=$seed
       done; done ;;
     vmi_fmnist)  # the same on Fashion-MNIST (conv28 nets, 6000 steps), and the setting vmi_fmnist_sweep found
-      for seed in 0 1 2; do for lam in 0 1; do
-        run "vmi_fmnist_l${lam}_s${seed}" "configs/vmi_categorical.py:lambda_=$lam,steps=6000" --config.seed=$seed
-      done
+      for seed in 0 1 2; do
+        for lam in 0 1; do
+          run "vmi_fmnist_l${lam}_s${seed}" "configs/vmi_categorical.py:lambda_=$lam,steps=6000" --config.seed=$seed
+        done
         run "vmi_fmnist_aggregate-l10_s${seed}" "configs/vmi_categorical.py:lambda_=10,steps=6000" \
           --config.code_entropy=aggregate --config.seed=$seed
       done ;;
     vmi_fmnist_sweep)  # why vmi_fmnist fails: lambda x the H(c) estimate (prior log K | batch aggregate), MLP nets
       for seed in $SEEDS; do
-        run "vmi_fmnistmlp_prior-l0_s${seed}" "configs/vmi_categorical.py:lambda_=0,steps=6000,net=mlp" --config.seed=$seed
+        run "vmi_fmnistmlp_prior-l0_s${seed}" "configs/vmi_categorical.py:lambda_=0,steps=6000,net=mlp" \
+          --config.seed=$seed
         for lam in 1 10 100; do for h in prior aggregate; do
           run "vmi_fmnistmlp_${h}-l${lam}_s${seed}" "configs/vmi_categorical.py:lambda_=$lam,steps=6000,net=mlp" \
             --config.code_entropy=$h --config.seed=$seed
