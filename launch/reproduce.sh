@@ -10,7 +10,9 @@
 #   TEXT_M="0 5 10" (default "0 2 5 10 15").
 # Each run is `python -m mi_vae.main --config=... --workdir=RUNS_DIR/<name>`; a finished run is skipped
 # (its workdir already has eval/metrics.json), an interrupted one resumes from its checkpoint.
-# Run names are <experiment>_<setting>_s<seed>; `python -m mi_vae.evaluation.results RUNS_DIR` makes the tables.
+# Run names are <experiment>_<setting>_s<seed>; at the end `python -m mi_vae.evaluation.results RUNS_DIR` writes
+# the tables to RUNS_DIR/tables.md and the curves across runs to RUNS_DIR/figures/ (each run's own figures,
+# samples, histograms and traversals, are in RUNS_DIR/<name>/eval/; RESULTS.md shows copies from docs/results/).
 # Times (see RESULTS.md for the measured ones): mae ~25 min, vmi ~15 min, and vimae with VIM_EPOCHS=1
 # ~6 min a run (15 runs in ~100 min), infovae with INFOVAE_EPOCHS=1 JOBS=2 ~9 min a pair (30 runs ~2.5 h),
 # vmi_fmnist_sweep ~2.5 min a run (21 runs in 52 min, JOBS=1 beside two other trainings),
@@ -125,5 +127,5 @@ status=0
 if [ "${#queue[@]}" -gt 0 ]; then
   printf '%s\n' "${queue[@]}" | xargs -d '\n' -P "$JOBS" -n 1 bash -c 'eval "run_one $1"' _ || status=1
 fi
-"$PY" -m mi_vae.evaluation.results "$runs"
+"$PY" -m mi_vae.evaluation.results "$runs" --figures "$runs/figures" | tee "$runs/tables.md"
 exit $status
