@@ -10,9 +10,10 @@
 #   TEXT_M="0 5 10" (default "0 2 5 10 15").
 # Each run is `python -m mi_vae.main --config=... --workdir=RUNS_DIR/<name>`; a finished run is skipped
 # (its workdir already has eval/metrics.json), an interrupted one resumes from its checkpoint.
-# Run names are <experiment>_<setting>_s<seed>; at the end `python -m mi_vae.evaluation.results RUNS_DIR` writes
-# the tables to RUNS_DIR/tables.md and the curves across runs to RUNS_DIR/figures/ (each run's own figures,
-# samples, histograms and traversals, are in RUNS_DIR/<name>/eval/; RESULTS.md shows copies from docs/results/).
+# Run names are <experiment>_<setting>_s<seed>; at the end `python -m mi_vae.evaluation.results RUNS_DIR`
+# prints the tables (saved to RUNS_DIR/tables.md) and draws the curves across runs in RUNS_DIR/figures/ (each
+# run's own figures, samples, histograms and traversals, are in RUNS_DIR/<name>/eval/; RESULTS.md shows
+# copies from docs/results/).
 # Times (see RESULTS.md for the measured ones): mae ~25 min, vmi ~15 min, and vimae with VIM_EPOCHS=1
 # ~6 min a run (15 runs in ~100 min), infovae with INFOVAE_EPOCHS=1 JOBS=2 ~9 min a pair (30 runs ~2.5 h),
 # vmi_fmnist_sweep ~2.5 min a run (21 runs in 52 min, JOBS=1 beside two other trainings),

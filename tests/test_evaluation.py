@@ -194,6 +194,8 @@ def test_categorical_code_information_tells_the_two_empty_codes_apart():
     assert one_category == pytest.approx({"code_mi": 0.0, "code_kl_uniform": log_k}, abs=1e-9)
     assert prior == pytest.approx({"code_mi": 0.0, "code_kl_uniform": 0.0}, abs=1e-9)
     assert by_class == pytest.approx({"code_mi": log_k, "code_kl_uniform": log_k}, abs=1e-9)
+    masked = M.categorical_code_information(np.array([[0.0, -np.inf], [-np.inf, 0.0]]))  # -inf logits: finite
+    assert masked == pytest.approx({"code_mi": np.log(2), "code_kl_uniform": np.log(2)})
     # two examples, two categories, q(c|x) = (0.9, 0.1) and (0.1, 0.9): I = log 2 - H(0.9)
     logits = np.log([[0.9, 0.1], [0.1, 0.9]])
     h = -(0.9 * np.log(0.9) + 0.1 * np.log(0.1))

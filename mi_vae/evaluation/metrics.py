@@ -370,12 +370,11 @@ def categorical_code_information(logits: ArrayLike) -> dict[str, float]:
     (the mutual information of the encoder's code, at most log K), and code_kl_uniform =
     E_x KL(q(c|x) || Unif(K)) = log K - E_x H(q(c|x)), the ELBO's categorical KL (vmi_vae_thesis.txt
     eq. 4.19). Together they tell the two ways a code can carry nothing: one category for every x
-    (code_mi 0, code_kl_uniform log K) and q(c|x) equal to the prior (both 0). Log-softmax, so
-    extreme logits stay finite.
+    (code_mi 0, code_kl_uniform log K) and q(c|x) equal to the prior (both 0). Softmax in float64 and
+    -p log p as ``scipy.special.entr`` (0 at p = 0), so extreme or -inf logits stay finite.
     """
-    log_p = scipy.special.log_softmax(np.asarray(logits, np.float64), axis=-1)
-    p = np.exp(log_p)
-    conditional = float(np.mean(-np.sum(p * log_p, axis=-1)))
+    p = scipy.special.softmax(np.asarray(logits, np.float64), axis=-1)
+    conditional = float(np.mean(np.sum(scipy.special.entr(p), axis=-1)))
     aggregate = float(scipy.stats.entropy(p.mean(axis=0)))
     return {"code_mi": aggregate - conditional, "code_kl_uniform": math.log(p.shape[-1]) - conditional}
 

@@ -365,7 +365,7 @@ class Evaluation:
         self.guarded("mi_critic", self.mi_critic)
         self.guarded("mmd_prior", self.prior_match)
         self.guarded("probe_accuracy", self.probes)
-        self.guarded("cluster_accuracy", self.clusters)
+        self.guarded("categorical_code", self.clusters)
         self.guarded("mi_achieved", self.mae)
 
     def test_pass(self) -> dict:
@@ -515,8 +515,10 @@ class Evaluation:
         self.cat_probs = np.asarray(jax.nn.softmax(jnp.asarray(logits), axis=-1))
         self.cat_codes = np.argmax(logits, axis=-1)
         out = M.categorical_code_information(logits)
-        if self.labelled:  # else no cluster_accuracy (the figures also need labels)
+        if self.labelled:
             out["cluster_accuracy"] = M.cluster_accuracy(self.cat_codes, self.y)
+        else:
+            self.skipped["cluster_accuracy"] = "the dataset has no class labels"
         return out
 
     def mae(self) -> dict:
