@@ -63,15 +63,15 @@ def run_variant(name: str, min_time: float, emit, smoke: bool = False) -> None:
     if "dilated" in name or "fused" in name:
         import flax.linen as nn
 
-        from mi_vae.models import networks
+        from mi_vae.models import layers, networks
 
         def conv_transpose(c, k, s, p, dtype, separate_phases=False):
             kw = dict(strides=(s, s), padding=[(k - 1 - p, k - 1 - p)] * 2, dtype=dtype)
             if "dilated" in name or s == 1:
                 return nn.ConvTranspose(c, (k, k), **kw)
-            return networks.SubPixelConvTranspose(c, (k, k), separate_phases=False, **kw)
+            return layers.SubPixelConvTranspose(c, (k, k), separate_phases=False, **kw)
 
-        networks._conv_transpose = conv_transpose
+        networks.conv_transpose = conv_transpose
     if name.startswith("vim_celeba"):
         from benchmarks import flops as flops_lib
 

@@ -47,6 +47,7 @@ PROCESS_START = time.time()
 
 import argparse
 import collections
+import functools
 import json
 import math
 import os
@@ -106,21 +107,11 @@ def _json_default(value):
     return str(value)
 
 
-_COMMIT: str | None = None
-
-
+@functools.cache
 def git_commit() -> str:
-    global _COMMIT
-    if _COMMIT is None and os.environ.get("MI_VAE_COMMIT"):  # for copies of the tree without .git
-        _COMMIT = os.environ["MI_VAE_COMMIT"]
-    if _COMMIT is None:
-        try:
-            proc = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                                  timeout=10, check=False)
-            _COMMIT = proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else "unknown"
-        except (OSError, subprocess.SubprocessError):
-            _COMMIT = "unknown"
-    return _COMMIT
+    from mi_vae.io import git_commit as commit_of
+
+    return commit_of(REPO)
 
 
 def record(name: str, framework: str, args, **values) -> dict:
@@ -343,29 +334,10 @@ def suite_infomax_b1024(args, emit, deadline):
 
 def vim_celeba_config(args):
     """configs/vim_celeba.py at batch 256 in bfloat16 (smoke: its tiny float32 setting); (config, source)."""
-    try:
-        from configs import vim_celeba
+    from configs import vim_celeba
 
-        config = vim_celeba.get_config("smoke=True" if args.smoke else "dtype=bfloat16")
-        source = "configs/vim_celeba.py"
-    except ImportError:
-        import ml_collections
-
-        from mi_vae.config import base_config
-
-        config = base_config()
-        config.method = "vim"
-        config.prior, config.prior_scale, config.lambda_ = "normal", 1.0, 100.0
-        config.mmd_kernel, config.mmd_unbiased = "imq", True
-        config.mmd_scales = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
-        config.latent_dim = 64
-        config.encoder = ml_collections.ConfigDict({"name": "dcgan64"})
-        config.decoder = ml_collections.ConfigDict({"name": "dcgan64"})
-        config.compute_dtype = "bfloat16"
-        if args.smoke:
-            config.encoder.channels, config.decoder.channels = (4, 4, 8, 8), (2, 2, 2)
-            config.latent_dim, config.compute_dtype = 8, "float32"
-        source = "inline (configs/vim_celeba.py missing): vim, dcgan64, lambda 100, IMQ MMD"
+    config = vim_celeba.get_config("smoke=True" if args.smoke else "dtype=bfloat16")
+    source = "configs/vim_celeba.py"
     if not args.smoke:
         config.batch_size = 256
         config.compute_dtype = "bfloat16"
@@ -408,7 +380,8 @@ def suite_infomax_100_epochs(args, emit, deadline):
 
 
 def _hundred_epochs_train(args, emit, deadline, epochs, batch, max_examples):
-    from mi_vae.train import read_metrics, train
+    from mi_vae.io import read_metrics
+    from mi_vae.train import train
 
     start = time.perf_counter()
     train_x, data = fashion_mnist(args, max_examples=max_examples)

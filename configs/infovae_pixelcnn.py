@@ -1,4 +1,4 @@
-"""InfoVAE with a PixelCNN decoder (infovae.txt figure 1: MI over training, ELBO vs MMD / AE).
+"""InfoVAE with a PixelCNN decoder (InfoVAE figure 1: MI over training, ELBO vs MMD / AE).
 
 The paper's point: with a strong autoregressive decoder the ELBO can model x without z, so the
 mutual information I_q(x; z) collapses, while the InfoVAE (MMD) objective and the plain autoencoder
@@ -16,25 +16,21 @@ Evaluation note: decode(z) without x (samples, traversals) is ancestral sampling
 per pixel (784); IWAE and reconstructions are teacher-forced.
 """
 
-import ml_collections
-
-from configs.infovae_mmd import build
+from mi_vae.config import base_config, infovae_setting, net, parse_arg
 
 
 def get_config(arg=None):
-    from mi_vae.config import parse_arg
-
-    a = parse_arg(arg, method="mmd", smoke=False, dataset="fashion_mnist", latent_dim=10, lambda_=1000.0,
-                  layers=6, channels=64, kernel=5, steps=20000, epochs=0)
-    if a.method not in ("elbo", "mmd", "ae"):
-        raise ValueError(f"method must be elbo, mmd or ae, got {a.method!r}")
-    lambda_ = a.lambda_ if a.method == "mmd" else 0.0
-    c = build(a.method, f"dataset={a.dataset},latent_dim={a.latent_dim},lambda_={lambda_},steps={a.steps},"
-                        f"epochs={a.epochs},binarize=True,smoke={a.smoke}")
-    c.decoder = ml_collections.ConfigDict({"name": "pixelcnn", "channels": a.channels, "num_layers": a.layers,
-                                           "kernel_size": a.kernel, "head_channels": 2 * a.channels})
-    c.eval.iwae_k = 20  # each IWAE sample is a full teacher-forced PixelCNN pass
-    if a.smoke:
-        c.decoder.update(channels=8, num_layers=2, kernel_size=3, head_channels=16)
-        c.eval.iwae_k = 4
-    return c
+    arg = parse_arg(arg, method="mmd", smoke=False, dataset="fashion_mnist", latent_dim=10, lambda_=1000.0,
+                    layers=6, channels=64, kernel=5, steps=20000, epochs=0)
+    if arg.method not in ("elbo", "mmd", "ae"):
+        raise ValueError(f"method must be elbo, mmd or ae, got {arg.method!r}")
+    config = infovae_setting(base_config(), arg.method, dataset=arg.dataset, latent_dim=arg.latent_dim,
+                             lambda_=arg.lambda_ if arg.method == "mmd" else 0.0, alpha=1.0, net_name="conv28",
+                             decoder_depth=2, steps=arg.steps, epochs=arg.epochs, binarize=True, smoke_run=arg.smoke)
+    config.model.decoder = net("pixelcnn", channels=arg.channels, num_layers=arg.layers, kernel_size=arg.kernel,
+                               head_channels=2 * arg.channels)
+    config.eval.iwae_k = 20  # each IWAE sample is a full teacher-forced PixelCNN pass
+    if arg.smoke:
+        config.model.decoder.update(channels=8, num_layers=2, kernel_size=3, head_channels=16)
+        config.eval.iwae_k = 4
+    return config

@@ -6,8 +6,14 @@ The surrogate's gradient is the Stein variational gradient of KL(q(z) || p(z)) f
 python -m mi_vae.main --config=configs/infovae_stein.py --workdir=runs/infovae_stein
 """
 
-from configs.infovae_mmd import build
+from mi_vae.config import INFOVAE_LAMBDA, base_config, infovae_setting, parse_arg
 
 
 def get_config(arg=None):
-    return build("stein", arg)
+    arg = parse_arg(arg, smoke=False, dataset="fashion_mnist", latent_dim=10, lambda_=INFOVAE_LAMBDA["stein"],
+                    alpha=1.0, net="conv28", decoder_depth=2, steps=20000, epochs=0, binarize=False)
+    config = base_config()
+    return infovae_setting(config, "stein", dataset=arg.dataset, latent_dim=arg.latent_dim,
+                           lambda_=arg.lambda_, alpha=arg.alpha, net_name=arg.net,
+                           decoder_depth=arg.decoder_depth, steps=arg.steps, epochs=arg.epochs,
+                           binarize=arg.binarize, smoke_run=arg.smoke)

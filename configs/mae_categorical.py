@@ -1,4 +1,4 @@
-"""Mutual Autoencoder on uniform 10-way categorical data (mutual_autoencoder.txt section 7.2).
+"""Mutual Autoencoder on uniform 10-way categorical data (Mutual Autoencoder, section 7.2).
 
 x ~ Unif[10] one-hot (dataset ``categorical10``), a 1-D standard normal latent, the encoder "10
 separate normal distributions, one for each possible value of x" (a linear Gaussian head on the
@@ -11,33 +11,26 @@ iw (Appendix C resampling encoder with k samples; the paper uses k = 5), smoke.
 python -m mi_vae.main --config=configs/mae_categorical.py:M=1.5 --workdir=runs/mae_cat_m15
 """
 
-import ml_collections
-
-from mi_vae.config import base_config, parse_arg, smoke
+from mi_vae.config import base_config, method_section, net, parse_arg, smoke
 
 
 def get_config(arg=None):
-    a = parse_arg(arg, smoke=False, M=1.5, C=1.0, steps=10000, iw=0)
-    c = base_config()
-    c.method = "mae"
-    c.dataset = "categorical10"
-    c.latent_dim = 1
-    c.M = a.M
-    c.C = a.C
-    c.encoder = ml_collections.ConfigDict({"name": "mlp", "widths": ()})  # one normal per category
-    c.decoder = ml_collections.ConfigDict({"name": "mlp", "widths": (64, 64)})
-    c.r = ml_collections.ConfigDict({"widths": (64,)})
-    c.r_learning_rate = 1e-3
-    c.learning_rate = 1e-3
-    c.importance_weighted_encoder = a.iw
-    c.mi_batch_size = 0
-    c.reinforce_samples = 4
-    c.batch_size = 256
-    c.num_train_steps = a.steps
-    c.log_every_steps = 100
-    if a.smoke:
-        smoke(c)
-        c.encoder.widths = ()
-        c.decoder.widths = (32, 32)
-        c.r.widths = (32,)
-    return c
+    arg = parse_arg(arg, smoke=False, M=1.5, C=1.0, steps=10000, iw=0)
+    config = base_config()
+    config.method = method_section("mae", M=arg.M, C=arg.C, importance_weighted_encoder=arg.iw,
+                                   mi_batch_size=0, reinforce_samples=4)
+    config.dataset = "categorical10"
+    config.model.latent_dim = 1
+    config.model.encoder = net("mlp", widths=())  # one normal per category
+    config.model.decoder = net("mlp", widths=(64, 64))
+    config.model.r = net("mlp", widths=(64,))
+    config.optim = {"vae": {"learning_rate": 1e-3}, "r": {"learning_rate": 1e-3}}
+    config.batch_size = 256
+    config.num_train_steps = arg.steps
+    config.log_every_steps = 100
+    if arg.smoke:
+        smoke(config)
+        config.model.encoder.widths = ()
+        config.model.decoder.widths = (32, 32)
+        config.model.r.widths = (32,)
+    return config

@@ -1,4 +1,4 @@
-"""Mutual Autoencoder on sentences (mutual_autoencoder.txt section 7.3, tables 1-2, figure 3).
+"""Mutual Autoencoder on sentences (Mutual Autoencoder, section 7.3, tables 1-2, figure 3).
 
 The paper's text setting, on the offline stand-in: sentences of at most 12 words from Debian's
 ``fortunes`` package (``dataset=fortunes``, ``mi_vae/data/text.py``; the paper uses its own
@@ -13,42 +13,35 @@ Arguments: M, C, latent_dim, steps, hidden (LSTM units, 256), embed (word embedd
 python -m mi_vae.main --config=configs/mae_text.py:M=10 --workdir=runs/mae_text_m10
 """
 
-import ml_collections
-
-from mi_vae.config import base_config, parse_arg, smoke
+from mi_vae.config import base_config, method_section, net, parse_arg, smoke
 from mi_vae.data.text import VOCAB_SIZE
 
 
 def get_config(arg=None):
-    a = parse_arg(arg, smoke=False, M=10.0, C=1.0, latent_dim=32, steps=20000, hidden=256, embed=128)
-    c = base_config()
-    c.method = "mae"
-    c.dataset = "fortunes"
-    c.latent_dim = a.latent_dim
-    c.M = a.M
-    c.C = a.C
-    net = {"vocab_size": VOCAB_SIZE, "embed_dim": a.embed, "hidden": a.hidden}
-    c.encoder = ml_collections.ConfigDict({"name": "bilstm", **net})
-    c.decoder = ml_collections.ConfigDict({"name": "lstm", **net})
-    c.r = ml_collections.ConfigDict({"name": "bilstm", **net})
-    c.r_learning_rate = 1e-3
-    c.learning_rate = 1e-3
-    c.importance_weighted_encoder = 0
-    c.mi_batch_size = 0
-    c.reinforce_samples = 4
-    c.batch_size = 64
-    c.num_train_steps = a.steps
-    c.log_every_steps = 100
-    c.eval.iwae_k = 20
-    c.eval.mi_critic_steps = 0  # the critic is an MLP on flattened x: not meaningful on token ids
-    if a.smoke:
-        smoke(c)
+    arg = parse_arg(arg, smoke=False, M=10.0, C=1.0, latent_dim=32, steps=20000, hidden=256, embed=128)
+    config = base_config()
+    config.method = method_section("mae", M=arg.M, C=arg.C, importance_weighted_encoder=0, mi_batch_size=0,
+                                   reinforce_samples=4)
+    config.dataset = "fortunes"
+    config.model.latent_dim = arg.latent_dim
+    sizes = {"vocab_size": VOCAB_SIZE, "embed_dim": arg.embed, "hidden": arg.hidden}
+    config.model.encoder = net("bilstm", **sizes)
+    config.model.decoder = net("lstm", **sizes)
+    config.model.r = net("bilstm", **sizes)
+    config.optim = {"vae": {"learning_rate": 1e-3}, "r": {"learning_rate": 1e-3}}
+    config.batch_size = 64
+    config.num_train_steps = arg.steps
+    config.log_every_steps = 100
+    config.eval.iwae_k = 20
+    config.eval.mi_critic_steps = 0  # the critic is an MLP on flattened x: not meaningful on token ids
+    if arg.smoke:
+        smoke(config)
         small = {"vocab_size": VOCAB_SIZE, "embed_dim": 16, "hidden": 32}
-        c.latent_dim = 4
-        c.encoder = ml_collections.ConfigDict({"name": "bilstm", **small})
-        c.decoder = ml_collections.ConfigDict({"name": "lstm", **small})
-        c.r = ml_collections.ConfigDict({"name": "bilstm", **small})
-        c.mi_batch_size = 16
-        c.learning_rate = 3e-3
-        c.eval.mi_critic_steps = 0
-    return c
+        config.model.latent_dim = 4
+        config.model.encoder = net("bilstm", **small)
+        config.model.decoder = net("lstm", **small)
+        config.model.r = net("bilstm", **small)
+        config.method.mi_batch_size = 16
+        config.optim.vae.learning_rate = 3e-3
+        config.eval.mi_critic_steps = 0
+    return config

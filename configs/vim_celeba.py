@@ -13,13 +13,14 @@ python -m mi_vae.main --config=configs/vim_celeba.py --workdir=runs/vimae_celeba
 python -m mi_vae.main --config=configs/vim_celeba.py:prior=logistic,dtype=bfloat16 --workdir=runs/vimae_l_celeba
 """
 
-from configs.vim_normal import build
-from mi_vae.config import parse_arg
+from mi_vae.config import WAE_MMD_SCALES, base_config, method_section, parse_arg, vimae_setting
 
 
 def get_config(arg=None):
-    a = parse_arg(arg, smoke=False, prior="normal", dtype="float32", lambda_=100.0, latent_dim=64, epochs=55)
-    if a.prior not in ("normal", "logistic"):
-        raise ValueError(f"prior must be normal or logistic, got {a.prior!r}")
-    return build(a.prior, f"dataset=celeb_a,lambda_={a.lambda_},latent_dim={a.latent_dim},epochs={a.epochs},"
-                          f"dtype={a.dtype},smoke={a.smoke}")
+    arg = parse_arg(arg, smoke=False, prior="normal", dtype="float32", lambda_=100.0, latent_dim=64, epochs=55)
+    if arg.prior not in ("normal", "logistic"):
+        raise ValueError(f"prior must be normal or logistic, got {arg.prior!r}")
+    config = base_config()
+    config.method = method_section("vim", prior=arg.prior, prior_scale=1.0, lambda_=arg.lambda_,
+                                   mmd_kernel="imq", mmd_scales=WAE_MMD_SCALES, mmd_unbiased=True)
+    return vimae_setting(config, "celeb_a", arg.latent_dim, arg.epochs, 20000, arg.dtype, smoke_run=arg.smoke)

@@ -1,4 +1,4 @@
-"""VMI with a Gaussian latent, MI maximised on a sub-vector (vmi_vae_thesis.txt section 4.3.1).
+"""VMI with a Gaussian latent, MI maximised on a sub-vector (VMI thesis, section 4.3.1).
 
 A 32-dim Gaussian latent, prior N(0, I); the MI regulariser (eq. 4.13-4.14) acts on the first two
 coordinates z_hat = (z_1, z_2): an auxiliary Gaussian MLP Q(z_hat | x_hat) on the decoder's output.
@@ -9,30 +9,25 @@ Fashion-MNIST. Arguments: lambda_ (MI weight), mi_dims, dataset, net=conv28|mlp,
 python -m mi_vae.main --config=configs/vmi_subvector.py:lambda_=0.01 --workdir=runs/vmi_sub
 """
 
-import ml_collections
-
-from mi_vae.config import base_config, parse_arg, smoke
+from mi_vae.config import base_config, method_section, net, parse_arg, smoke
 
 
 def get_config(arg=None):
-    a = parse_arg(arg, smoke=False, lambda_=0.01, mi_dims=2, dataset="fashion_mnist", net="conv28",
-                  steps=20000, epochs=0)
-    c = base_config()
-    c.method = "vmi"
-    c.dataset = a.dataset
-    c.mi_target = "subvector"
-    c.latent_dim = 32
-    c.mi_dims = a.mi_dims
-    c.lambda_ = a.lambda_
-    c.q = ml_collections.ConfigDict({"widths": (256, 256)})
-    c.q_learning_rate = 1e-3
-    if a.net == "conv28":
-        c.encoder = ml_collections.ConfigDict({"name": "conv28"})
-        c.decoder = ml_collections.ConfigDict({"name": "conv28"})
-    c.batch_size = 64
-    c.num_train_steps = a.steps
-    c.num_epochs = a.epochs
-    if a.smoke:
-        smoke(c)
-        c.q.widths = (64,)
-    return c
+    arg = parse_arg(arg, smoke=False, lambda_=0.01, mi_dims=2, dataset="fashion_mnist", net="conv28",
+                    steps=20000, epochs=0)
+    config = base_config()
+    config.method = method_section("vmi", mi_code="subvector", lambda_=arg.lambda_, mi_dims=arg.mi_dims)
+    config.dataset = arg.dataset
+    config.model.latent_dim = 32
+    config.model.q = {"widths": (256, 256)}
+    if arg.net == "conv28":
+        config.model.encoder = net("conv28")
+        config.model.decoder = net("conv28")
+    config.optim = {"vae": {"learning_rate": 1e-3}, "q": {"learning_rate": 1e-3}}
+    config.batch_size = 64
+    config.num_train_steps = arg.steps
+    config.num_epochs = arg.epochs
+    if arg.smoke:
+        smoke(config)
+        config.model.q.widths = (64,)
+    return config

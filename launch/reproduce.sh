@@ -19,7 +19,7 @@
 # vmi_fmnist_sweep ~2.5 min a run (21 runs in 52 min, JOBS=1 beside two other trainings),
 # on a 2-core CPU; the GPU
 # sections were run on one H100 with JOBS=16, where sixteen runs sharing the GPU finished about one run per
-# 30 s: the default (all sections, 149 runs) is then ~1.5 h on one H100, an extrapolation (no lease has run it
+# 30 s: the default (all sections, 149 runs) is then ~1.5 h on one H100, an extrapolation (it has not been run
 # whole), longer for pixelcnn and text (8000 steps each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,7 +58,7 @@ mkdir -p "$runs"
 for section in $sections; do
   case $section in
     infomax)  # InfoMax-VAE tables II-III: MLP decoders of depth 2, 4, 10, latent 20, Fashion-MNIST, 10 epochs
-      common=(--config.batch_size=64 --config.num_epochs=$IM_EPOCHS --config.latent_dim=20)
+      common=(--config.batch_size=64 --config.num_epochs=$IM_EPOCHS --config.model.latent_dim=20)
       for seed in $SEEDS; do for d in 2 4 10; do
         run "infomax_vae-d${d}_s${seed}" "configs/vae.py:decoder_depth=$d" "${common[@]}" --config.seed=$seed
         run "infomax_betavae-d${d}_s${seed}" "configs/beta_vae.py:decoder_depth=$d" "${common[@]}" --config.seed=$seed
@@ -97,7 +97,7 @@ for section in $sections; do
           run "vmi_fmnist_l${lam}_s${seed}" "configs/vmi_categorical.py:lambda_=$lam,steps=6000" --config.seed=$seed
         done
         run "vmi_fmnist_aggregate-l10_s${seed}" "configs/vmi_categorical.py:lambda_=10,steps=6000" \
-          --config.code_entropy=aggregate --config.seed=$seed
+          --config.method.code_entropy=aggregate --config.seed=$seed
       done ;;
     vmi_fmnist_sweep)  # why vmi_fmnist fails: lambda x the H(c) estimate (prior log K | batch aggregate), MLP nets
       for seed in $SEEDS; do
@@ -105,7 +105,7 @@ for section in $sections; do
           --config.seed=$seed
         for lam in 1 10 100; do for h in prior aggregate; do
           run "vmi_fmnistmlp_${h}-l${lam}_s${seed}" "configs/vmi_categorical.py:lambda_=$lam,steps=6000,net=mlp" \
-            --config.code_entropy=$h --config.seed=$seed
+            --config.method.code_entropy=$h --config.seed=$seed
         done; done
       done ;;
     vmi_subvector)  # VMI thesis 4.4: traversals of the two MI dims for lambda in {0, 0.001, 0.005, 0.01}

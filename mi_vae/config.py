@@ -1,13 +1,23 @@
-"""Shared config pieces: the keys every experiment has, and ``parse_arg`` for ``file.py:k=v,...``.
+"""Shared config pieces: the keys every experiment has, ``parse_arg`` for ``file.py:k=v,...``, and the
+settings several experiment files share. Experiment files (``configs/*.py``) import only this module,
+so they run from any working directory.
 
-Experiment files live in ``configs/`` and define ``get_config(arg=None)``; they start from
-``base_config()`` and set their method's coefficients (named as in the paper: beta, alpha,
-gamma, lambda_, C, M). ``smoke=True`` shrinks model and data so a run takes seconds on a CPU.
+Sections (see docs/design.md):
+- engine and data keys at the top level (``dataset``, ``batch_size``, ``num_train_steps``, ...);
+- ``method``: ``name`` plus the method's coefficients, exactly the keyword arguments of its ``build``;
+- ``model``: ``latent_dim``, ``encoder`` and ``decoder`` sections (``name`` + the module's fields), and the
+  other nets a method reads (``critic``, ``discriminator``, ``r``, ``q``);
+- ``optim``: one optax chain per player, ``{player: {setting: value}}`` over ``OPTIM_DEFAULTS``;
+- ``eval``: evaluation settings (``EVAL_DEFAULTS``).
+
+``smoke=True`` shrinks model and data so a run takes seconds on a CPU.
 """
 
 from __future__ import annotations
 
 import ml_collections
+
+from mi_vae.errors import ConfigError
 
 #: Evaluation settings (config.eval): keys and defaults; definitions in mi_vae/evaluation/runner.py.
 EVAL_DEFAULTS: dict = {
@@ -34,11 +44,26 @@ EVAL_DEFAULTS: dict = {
     "traversal_steps": 7,
 }
 
+#: One player's optimiser (``config.optim.<player>``): Adam(W) with a learning-rate schedule.
+#: schedule: "constant" | "cosine" (decay to 0 over the run) | "warmup_cosine" (linear warm-up over
+#: ``warmup_steps``, then cosine); ``clip_norm`` > 0 clips the global gradient norm; ``weight_decay`` > 0
+#: makes it AdamW (decoupled decay).
+OPTIM_DEFAULTS: dict = {
+    "learning_rate": 1e-3,
+    "schedule": "constant",
+    "warmup_steps": 0,
+    "b1": 0.9,
+    "b2": 0.999,
+    "eps": 1e-8,
+    "clip_norm": 0.0,
+    "weight_decay": 0.0,
+}
+
 
 def parse_arg(arg: str | None, **defaults):
     """Parse ``"a=1,b=x,smoke=True"`` into a ConfigDict, typed after ``defaults`` (big_vision style).
 
-    Unknown names raise ValueError naming the valid ones.
+    Unknown names raise ``ConfigError`` naming the valid ones.
     """
     out = ml_collections.ConfigDict(defaults)
     if not arg:
@@ -48,23 +73,47 @@ def parse_arg(arg: str | None, **defaults):
             continue
         key, _, value = item.partition("=")
         if key not in defaults:
-            raise ValueError(f"unknown config argument {key!r}; valid: {', '.join(sorted(defaults))}")
+            raise ConfigError(f"unknown config argument {key!r}; valid: {', '.join(sorted(defaults))}")
         kind = type(defaults[key])
         if kind is bool:
             if value.lower() not in ("true", "false", "1", "0", ""):
-                raise ValueError(f"config argument {key} must be true or false, got {value!r}")
+                raise ConfigError(f"config argument {key} must be true or false, got {value!r}")
             out[key] = value.lower() in ("true", "1", "")
         elif defaults[key] is None:
             out[key] = value
         else:
-            out[key] = kind(value)
+            try:
+                out[key] = kind(value)
+            except ValueError:
+                raise ConfigError(f"config argument {key} must be a {kind.__name__}, got {value!r}") from None
     return out
+
+
+def method_section(name: str, **coefficients) -> ml_collections.ConfigDict:
+    """``config.method``: ``name`` and every coefficient of that method's ``build``, its signature's defaults
+    updated by ``coefficients``, so that each one shows in config.json and can be overridden from the command
+    line (``--config.method.alpha=5``). An unknown coefficient is a ``ConfigError`` naming the valid ones."""
+    import inspect
+
+    from mi_vae.methods import method_module
+
+    params = inspect.signature(method_module(name).build).parameters
+    defaults = {k: p.default for k, p in params.items()
+                if p.kind is p.KEYWORD_ONLY and p.default is not p.empty and k not in ("model", "dtype")}
+    unknown = sorted(set(coefficients) - set(defaults))
+    if unknown:
+        raise ConfigError(f"unknown coefficient {unknown[0]!r} of method {name!r}; valid: {', '.join(defaults)}")
+    return ml_collections.ConfigDict({"name": name, **defaults, **coefficients})
+
+
+def net(name: str, **fields) -> ml_collections.ConfigDict:
+    """An encoder/decoder section: the registered ``name`` and the module's fields."""
+    return ml_collections.ConfigDict({"name": name, **fields})
 
 
 def base_config() -> ml_collections.ConfigDict:
     """Keys shared by every experiment, with their defaults."""
     c = ml_collections.ConfigDict()
-    c.method = "vae"
     c.seed = 0
 
     # Data
@@ -74,17 +123,20 @@ def base_config() -> ml_collections.ConfigDict:
     c.max_test_examples = 0
     c.binarize = False  # dynamic binarization: x ~ Bernoulli(pixel intensity) at every step
 
-    # Model
-    c.latent_dim = 10
-    c.encoder = ml_collections.ConfigDict({"name": "mlp", "widths": (512, 512)})
-    c.decoder = ml_collections.ConfigDict({"name": "mlp", "widths": (512, 512)})
+    # Method and model
+    c.method = method_section("vae")
+    c.model = ml_collections.ConfigDict({
+        "latent_dim": 10,
+        "encoder": net("mlp", widths=(512, 512)),
+        "decoder": net("mlp", widths=(512, 512)),
+    })
     c.compute_dtype = "float32"  # float32 | bfloat16; params and losses stay float32
 
     # Optimisation
+    c.optim = ml_collections.ConfigDict({"vae": {"learning_rate": 1e-3}})
     c.batch_size = 64  # global batch, split over all devices
     c.num_train_steps = 1000
     c.num_epochs = 0  # > 0 overrides num_train_steps with epochs * (train examples // batch_size)
-    c.learning_rate = 1e-3
     c.max_consecutive_nonfinite = 20  # stop after this many skipped (non-finite) steps in a row
     c.flatten_optimizer = False  # Adam over each player's parameters as one vector (optax.flatten): same
     # updates, fewer and larger kernels; checkpoints of the two forms do not restore into each other
@@ -104,12 +156,110 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """Shrink a config to a seconds-long CPU run (small MLPs, 1024 examples, 200 steps)."""
     c.max_train_examples = 1024
     c.max_test_examples = 256
-    c.encoder = ml_collections.ConfigDict({"name": "mlp", "widths": (64,)})
-    c.decoder = ml_collections.ConfigDict({"name": "mlp", "widths": (64,)})
+    c.model.encoder = net("mlp", widths=(64,))
+    c.model.decoder = net("mlp", widths=(64,))
     c.batch_size = 32
     c.num_train_steps = 200
     c.num_epochs = 0
     c.log_every_steps = 20
     c.checkpoint_every_steps = 100
     c.eval.update(iwae_k=8, mi_critic_steps=50, mi_critic_widths=(32,), probe_labels=200, mmd_examples=256)
+    return c
+
+
+# --- settings shared by several experiment files ---------------------------------------------------
+
+#: VIMAE: datasets of the paper's "large entropy" group (lambda = beta_H = 100, beta_A = 0.4)
+VIMAE_LARGE = ("cifar10", "cifar100", "celeb_a", "synthetic64")
+#: VIMAE: (encoder/decoder name, latent_dim, epochs) per dataset
+VIMAE_NETS = {
+    "mnist": ("conv28", 8, 100), "fashion_mnist": ("conv28", 8, 100), "binarized_mnist": ("conv28", 8, 100),
+    "omniglot": ("conv28", 8, 100), "cifar10": ("conv32", 64, 100), "cifar100": ("conv32", 64, 100),
+    "celeb_a": ("dcgan64", 64, 55), "synthetic64": ("dcgan64", 64, 55), "digits": ("mlp", 8, 100),
+}
+#: VIMAE's MMD: WAE's IMQ scales (multiplied by the prior's variance by the method)
+WAE_MMD_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+def vimae_weight(dataset: str, small: float, large: float) -> float:
+    """VIMAE's coefficient for ``dataset``: ``small`` for MNIST/Omniglot, ``large`` for CIFAR/CelebA."""
+    return large if dataset in VIMAE_LARGE else small
+
+
+def vimae_setting(c, dataset: str, latent_dim: int = 0, epochs: int = 0, steps: int = 20000,
+                  dtype: str = "float32", smoke_run: bool = False):
+    """Data, nets, latent size, batch, optimiser and length of the VIMAE experiments (section V), on ``c``.
+
+    ``smoke_run`` shrinks it (dcgan64 datasets keep narrow dcgan64 nets with BatchNorm on synthetic64).
+    """
+    if dataset not in VIMAE_NETS:
+        raise ConfigError(f"VIMAE has no setting for dataset {dataset!r}; valid: {', '.join(sorted(VIMAE_NETS))}")
+    name, default_latent, default_epochs = VIMAE_NETS[dataset]
+    c.dataset = dataset
+    c.model.latent_dim = latent_dim or default_latent
+    fields = {"widths": (512, 512)} if name == "mlp" else {}
+    c.model.encoder = net(name, **fields)
+    c.model.decoder = net(name, **fields)
+    c.compute_dtype = dtype
+    c.batch_size = 100
+    c.optim.vae.learning_rate = 1e-3
+    c.num_epochs = max(epochs or default_epochs, 0)  # epochs < 0: use num_train_steps
+    c.num_train_steps = steps
+    if smoke_run:
+        smoke(c)
+        if name == "dcgan64":
+            tiny_dcgan64(c)
+    return c
+
+
+def tiny_dcgan64(c):
+    """Smoke-size dcgan64 nets (BatchNorm kept), latent 8, batch 8, 40 steps, on synthetic64.
+
+    The decoder's first layer (dense to 8x8x1024) is fixed by the architecture; the narrow transposed
+    convs after it keep a CPU step fast.
+    """
+    c.dataset = "synthetic64"
+    c.model.encoder = net("dcgan64", channels=(4, 4, 8, 8))
+    c.model.decoder = net("dcgan64", channels=(2, 2, 2))
+    c.model.latent_dim = 8
+    c.batch_size = 8
+    c.num_train_steps = 40
+    c.log_every_steps = 10
+    c.checkpoint_every_steps = 20
+    c.compute_dtype = "float32"
+    return c
+
+
+#: InfoVAE: lambda per regularizer (the paper's MNIST settings; ae and elbo do not use it)
+INFOVAE_LAMBDA = {"ae": 0.0, "elbo": 0.0, "mmd": 1000.0, "stein": 100.0, "adversarial": 100.0}
+
+
+def infovae_setting(c, regularizer: str, *, dataset: str, latent_dim: int, lambda_: float, alpha: float,
+                    net_name: str, decoder_depth: int, steps: int, epochs: int, binarize: bool, smoke_run: bool):
+    """The InfoVAE experiments' shared setting (configs/infovae_*.py) on ``c``."""
+    c.dataset = dataset
+    c.binarize = binarize
+    c.model.latent_dim = latent_dim
+    # MMD kernel (also used by the "mmd" metric of every variant): one Gaussian, bandwidth 2 * latent_dim.
+    c.method = method_section("infovae", regularizer=regularizer, alpha=alpha, lambda_=lambda_, mmd_kernel="rbf",
+                              mmd_scales=(1.0,), mmd_unbiased=False,
+                              stein_bandwidth=0.0)  # <= 0: median heuristic of Liu & Wang
+    if net_name == "conv28":
+        c.model.encoder = net("conv28")
+        c.model.decoder = net("conv28")
+    elif net_name == "mlp":
+        c.model.decoder.widths = (512,) * decoder_depth
+    else:
+        raise ConfigError(f"net must be conv28 or mlp, got {net_name!r}")
+    if regularizer == "adversarial":
+        c.model.discriminator = ml_collections.ConfigDict({"widths": (512, 512)})
+        c.optim.discriminator = {"learning_rate": 1e-4}  # "a sufficiently small learning rate"
+    c.batch_size = 100
+    c.num_train_steps = steps
+    c.num_epochs = epochs
+    if smoke_run:
+        smoke(c)
+        if regularizer == "adversarial":
+            c.model.discriminator.widths = (64, 64)
+            c.optim.discriminator.learning_rate = 1e-3
     return c

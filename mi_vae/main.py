@@ -3,7 +3,9 @@
 python -m mi_vae.main --config=configs/default.py[:args] --workdir=DIR [--config.key=value ...] [--mode=train|eval]
 
 Errors a user can cause (bad config key or value, unknown method or dataset, missing data,
-unwritable workdir, incompatible checkpoint) end with one line on stderr and exit status 1.
+unwritable workdir, incompatible checkpoint) are ``mi_vae.errors.MiVaeError``s and end with one line
+on stderr and exit status 1. Any other exception is a bug (in the library or in a user's method) and
+keeps its traceback. ``--debug`` (or ``MI_VAE_DEBUG=1``) re-raises the one-line errors too.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import tempfile
 from absl import app, flags
 from ml_collections import config_flags
 
+from mi_vae.errors import MiVaeError
+from mi_vae.io import write_json_atomic
+
 config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:args]).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and evaluation.")
 flags.DEFINE_enum("mode", "train", ["train", "eval"],
@@ -29,11 +34,13 @@ flags.DEFINE_bool("distributed", os.environ.get("MI_VAE_DISTRIBUTED", "") == "1"
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (with --distributed).")
 flags.DEFINE_integer("num_processes", None, "Number of processes (with --distributed).")
 flags.DEFINE_integer("process_id", None, "This process's index (with --distributed).")
+flags.DEFINE_bool("debug", os.environ.get("MI_VAE_DEBUG", "") == "1",
+                  "Show the traceback of user-input errors too (also set by MI_VAE_DEBUG=1).")
 FLAGS = flags.FLAGS
 
 
-class UsageError(Exception):
-    """A problem with the user's input, reported as one line."""
+class UsageError(MiVaeError):
+    """A problem with the command line or the work directory, reported as one line."""
 
 
 def check_workdir(workdir: str) -> None:
@@ -57,7 +64,7 @@ def run(config, workdir: str, mode: str) -> None:
     if mode == "train":
         def on_ready():
             if writer:
-                train_lib.write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
+                write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
 
         method, state, dataset, preempted = train_lib.train(config, workdir, on_ready=on_ready)
         if preempted or not config.run_eval or not writer:
@@ -85,17 +92,13 @@ def main(argv) -> None:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU processes; GPUs/TPUs use their own
         jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
                                    num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
-    from mi_vae.data import DatasetError
-    from mi_vae.methods import UnknownMethodError
-    from mi_vae.train import CheckpointMismatchError, NonFiniteError, NoUsableCheckpointError
-
-    user_errors = (UsageError, DatasetError, UnknownMethodError, CheckpointMismatchError,
-                   NoUsableCheckpointError, NonFiniteError, ValueError, KeyError, AttributeError)
     try:
         run(FLAGS.config, FLAGS.workdir, FLAGS.mode)
-    except user_errors as err:
-        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-        _fail(message.strip().splitlines()[0] if message.strip() else type(err).__name__)
+    except MiVaeError as err:
+        if FLAGS.debug:
+            raise
+        message = str(err).strip()
+        _fail(message.splitlines()[0] if message else type(err).__name__)
 
 
 def _fail(message: str) -> None:
@@ -106,6 +109,10 @@ def _fail(message: str) -> None:
 def _flag_error_line(err: BaseException) -> str:
     """One line for a flag-parsing error (bad config file, argument, key or value)."""
     text = str(err)
+    section = re.search(r"flag --config\.([\w.]+)=.*Failed to parse .* as a ConfigDict", text)
+    if section:
+        key = section.group(1)
+        return f"config.{key} is a section, not a value: set its keys, e.g. --config.{key}.name=..."
     suggestion = re.search(r'Did you mean "([^"]+)" instead of "([^"]+)"', text)
     if suggestion:
         return f"unknown config key {suggestion.group(2)!r}; did you mean {suggestion.group(1)!r}?"

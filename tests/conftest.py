@@ -6,17 +6,15 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_cli(*args: str, devices: int = 1, check: bool = True, timeout: float = 300,
-            env: dict | None = None) -> subprocess.CompletedProcess:
-    """``python -m mi_vae.main ARGS`` from the repo root on ``devices`` forced CPU devices."""
+            env: dict | None = None, cwd: str = REPO) -> subprocess.CompletedProcess:
+    """``python -m mi_vae.main ARGS`` from ``cwd`` (the repo root) on ``devices`` forced CPU devices."""
     full_env = {**os.environ, "JAX_PLATFORMS": "cpu",
                 "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}", **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "mi_vae.main", *args], cwd=REPO, env=full_env,
+    proc = subprocess.run([sys.executable, "-m", "mi_vae.main", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"CLI failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -32,8 +30,3 @@ def smoke_config(name: str, **overrides):
     for key, value in overrides.items():
         config[key] = value
     return config
-
-
-@pytest.fixture
-def cli():
-    return run_cli

@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli, smoke_config
 
 from mi_vae.config import base_config
-from mi_vae.train import read_metrics
+from mi_vae.io import read_metrics
 
 SMOKE = ["--config.run_eval=False"]
 
@@ -107,16 +107,20 @@ def test_critic_loss_reaches_only_critic_parameters():
     assert any(float(jnp.abs(g).max()) > 0.0 for g in jax.tree.leaves(grads["critic"]))
     vae_grads = jax.grad(player_loss)(params, "vae")
     assert any(float(jnp.abs(g).max()) > 0.0 for g in jax.tree.leaves(vae_grads["vae"]))
+    # Updated simultaneously, the VAE's bound holds the critic fixed: its loss reaches no critic parameter.
+    assert method.update == "simultaneous"
+    assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(vae_grads["critic"]))
 
 
 def test_conv28_matches_the_reference_shapes():
     from mi_vae.models import VAE, build_decoder, build_encoder
 
-    model = VAE(build_encoder("conv28", 10), build_decoder("conv28", (28, 28, 1)))
-    x, z = jnp.zeros((3, 28, 28, 1)), jnp.zeros((3, 10))
-    variables = model.init(jax.random.key(0), x, z)
-    (mean, log_var), out = model.apply(variables, x, z)
-    assert mean.shape == log_var.shape == (3, 10) and out.shape == (3, 28, 28, 1)
+    model = VAE(build_encoder({"name": "conv28"}, 10), build_decoder({"name": "conv28"}, (28, 28, 1)))
+    x = jnp.zeros((3, 28, 28, 1))
+    variables = model.init(jax.random.key(0), x, jax.random.key(1), train=False)
+    terms = model.apply(variables, x, jax.random.key(1), train=False)
+    assert terms["mean"].shape == terms["log_var"].shape == terms["z"].shape == (3, 10)
+    assert terms["out"].shape == (3, 28, 28, 1)
     params = variables["params"]
     encoder = [params["encoder"][f"Conv_{i}"]["kernel"].shape for i in range(4)]
     decoder = [params["decoder"]["Conv_0"]["kernel"].shape] + [  # the transposed convs, in call order
@@ -129,9 +133,10 @@ def test_conv28_matches_the_reference_shapes():
 
 def test_base_config_keys():
     config = base_config()
-    for key in ("method", "dataset", "latent_dim", "batch_size", "num_train_steps", "checkpoint_every_steps",
+    for key in ("method", "model", "optim", "dataset", "batch_size", "num_train_steps", "checkpoint_every_steps",
                 "log_every_steps", "seed", "compute_dtype"):
         assert key in config
+    assert config.method.name == "vae" and set(config.model) == {"latent_dim", "encoder", "decoder"}
 
 
 def test_masked_tail_and_unrolled_scan_train_the_same_parameters(tmp_path):

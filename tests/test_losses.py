@@ -504,6 +504,9 @@ JIT_CASES = {
     "bernoulli_log_prob": (losses.bernoulli_log_prob, (_A, np.abs(_B) / 3)),
     "categorical_log_prob": (losses.categorical_log_prob, (_A, np.abs(_B) / 3)),
     "sample_normal": (lambda k: losses.sample_normal(k, (4, 3)), (KEY,)),
+    "reparameterize": (lambda k, m, v: losses.reparameterize(k, m, v, 5), (KEY, _A, _B)),
+    "diag_gaussian_log_prob": (losses.diag_gaussian_log_prob, (_A + _B, _A, _B)),
+    "token_log_prob": (lambda lg: losses.token_log_prob(lg[None], jnp.array([[0, 2, 1, 0, 1, 1, 2, 0]])), (_A,)),
     "draw_flat": (lambda k: losses.draw_flat(jax.random.gumbel, k, (4, 3)), (KEY,)),
     "gaussian_log_prob": (losses.gaussian_log_prob, (_A, _B, _A + _B)),
     "gaussian_kl": (losses.gaussian_kl, (_A, _B)),
@@ -531,6 +534,31 @@ JIT_CASES = {
     "gan_generator_loss": (losses.gan_generator_loss, (_V,)),
     "aggregate_posterior_mi": (losses.aggregate_posterior_mi, (_A + _B, _A, _B)),
 }
+
+
+def test_reparameterize_draws_mean_plus_scaled_normal_noise():
+    mean, log_var = jnp.array([[1.0, -2.0]]), jnp.array([[0.0, 2.0 * np.log(3.0)]])
+    z = np.asarray(losses.reparameterize(KEY, mean, log_var, 20000))  # [k, 1, 2]
+    assert z.shape == (20000, 1, 2)
+    np.testing.assert_allclose(z.mean(axis=(0, 1)), [1.0, -2.0], atol=0.05)
+    np.testing.assert_allclose(z.std(axis=(0, 1)), [1.0, 3.0], rtol=0.03)
+    # one draw is the same flat noise as sample_normal with the same key
+    np.testing.assert_allclose(losses.reparameterize(KEY, mean, log_var),
+                               mean + jnp.exp(0.5 * log_var) * losses.sample_normal(KEY, (1, 2)))
+
+
+def test_diag_gaussian_log_prob_matches_scipy():
+    rng = np.random.default_rng(0)
+    z, mean, log_var = rng.normal(size=(3, 5, 4))
+    want = scipy.stats.multivariate_normal.logpdf  # per example, diagonal covariance
+    expected = [want(z[i], mean[i], np.diag(np.exp(log_var[i]))) for i in range(5)]
+    np.testing.assert_allclose(losses.diag_gaussian_log_prob(z, mean, log_var), expected, rtol=1e-5)
+
+
+def test_token_log_prob_skips_padding():
+    logits = jnp.log(jnp.array([[[0.5, 0.25, 0.25], [0.1, 0.6, 0.3], [0.2, 0.2, 0.6]]]))  # [1, T=3, V=3]
+    tokens = jnp.array([[1, 2, 0]])  # the last position is padding
+    np.testing.assert_allclose(losses.token_log_prob(logits, tokens), [np.log(0.25) + np.log(0.3)], rtol=1e-6)
 
 
 class JitParityTest(chex.TestCase):

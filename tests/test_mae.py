@@ -11,8 +11,9 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from configs import mae_categorical, mae_splitting_normal
+from mi_vae.io import read_metrics
 from mi_vae.methods import DataSpec, get_method
-from mi_vae.train import read_metrics, train
+from mi_vae.train import train
 
 
 def _rows(workdir):
@@ -43,19 +44,19 @@ def test_players_follow_algorithm_1():
 def test_reinforce_gradient_matches_exact_expectation():
     """For categorical x the REINFORCE surrogate's gradient is E_z sum_x grad p(x|z) log r(z|x)."""
     config = mae_categorical.get_config("smoke=True")
-    config.mi_batch_size = 4096
-    config.reinforce_samples = 8
+    config.method.mi_batch_size = 4096
+    config.method.reinforce_samples = 8
     method = get_method(config, DataSpec((10,), "categorical", 10))
     x0 = jnp.eye(10, dtype=jnp.float32)[:4]
     params = method.init(jax.random.key(0), x0)["params"]
     rng = jax.random.key(1)
 
     def surrogate(vae):
-        return method.mi_bound({**params, "vae": vae}, {}, rng)[0]
+        return method.mi_bound({**params, "vae": vae}, {}, rng, config.method.mi_batch_size)[0]
 
     def exact(vae):  # same z draws (sample_joint splits rng the same way), expectation over x by enumeration
-        z = method.sample_prior(jax.random.split(rng)[0], config.mi_batch_size)
-        logits = method.decode({**params, "vae": vae}, {}, z)
+        z = method.model.sample_prior(jax.random.split(rng)[0], config.method.mi_batch_size)
+        logits = method.model.decode({**params, "vae": vae}, {}, z)
         p = jax.nn.softmax(logits, axis=-1)  # [n, 10]
         eye = jnp.broadcast_to(jnp.eye(10), (z.shape[0], 10, 10)).transpose(1, 0, 2)  # [10, n, 10]
         log_r = method.log_r(params["r"], eye, jnp.broadcast_to(z, (10, *z.shape)))  # [10, n]
@@ -96,7 +97,7 @@ def test_splitting_the_normal_achieved_mi_tracks_target(tmp_path, target):
     achieved = method.achieved_mi(state["params"], state["batch_stats"], jax.random.key(7), num_steps=800,
                                   num_samples=4096)
     assert abs(achieved - target) < 0.25, (target, achieved)
-    means = method.decode(state["params"], state["batch_stats"], jnp.linspace(-2.0, 2.0, 21)[:, None])[:, 0]
+    means = method.model.decode(state["params"], state["batch_stats"], jnp.linspace(-2.0, 2.0, 21)[:, None])[:, 0]
     spread = float(jnp.std(means))
     if target == 0.0:
         # the decoder ignores z: a slope of the mean of 0.25 would already be only ~0.03 nats

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 from conftest import REPO, run_cli
 
-from mi_vae.train import read_metrics
+from mi_vae.io import read_metrics
 
 ARGS = ["--config=configs/infomax_vae.py:smoke=True", "--config.run_eval=False", "--config.num_train_steps=60",
         "--config.checkpoint_every_steps=60"]

@@ -63,21 +63,21 @@ def test_sampling_is_jitted_fori_loop(small_net):
 
 
 def test_method_decode_and_sample(small_net):
-    """VAEMethod with the pixelcnn decoder: teacher-forced forward, sample_autoregressive, decode(z) without x."""
+    """The pixelcnn decoder in a VAEModel: teacher-forced forward, sample_x, decode(z) without x."""
     from configs.infovae_pixelcnn import get_config
 
     config = get_config("smoke=True,method=elbo")
     method = get_method(config, DataSpec(SHAPE, "bernoulli"))
-    assert method.autoregressive
+    assert method.model.autoregressive and "autoregressive" in method.capabilities
     x = (jax.random.uniform(jax.random.PRNGKey(0), (2, *SHAPE)) < 0.3).astype(jnp.float32)
     variables = method.init(jax.random.PRNGKey(1), x)
     params, bs = variables["params"], variables["batch_stats"]
-    terms, _ = method.forward(params, bs, x, jax.random.PRNGKey(2), train=False)
+    terms, _ = method.model.forward(params, bs, x, jax.random.PRNGKey(2), train=False)
     assert terms["out"].shape == (2, *SHAPE) and np.all(np.isfinite(terms["log_px"]))
-    z = method.sample_prior(jax.random.PRNGKey(3), 2)
-    s = jax.jit(lambda z, r: method.sample_autoregressive(params, bs, z, r))(z, jax.random.PRNGKey(4))
+    z = method.model.sample_prior(jax.random.PRNGKey(3), 2)
+    s = jax.jit(lambda z, r: method.model.sample_x(params, bs, z, r))(z, jax.random.PRNGKey(4))
     assert s.shape == (2, *SHAPE) and set(np.unique(np.asarray(s))) <= {0.0, 1.0}
-    out = method.decode(params, bs, z)  # no x: teacher-forced on a sample drawn with key 0
+    out = method.model.decode(params, bs, z)  # no x: teacher-forced on a sample drawn with key 0
     assert out.shape == (2, *SHAPE) and np.all(np.isfinite(out))
 
 

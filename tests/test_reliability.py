@@ -18,7 +18,8 @@ import orbax.checkpoint as ocp
 import pytest
 from conftest import REPO, run_cli, smoke_config
 
-from mi_vae.train import Checkpointer, NonFiniteError, read_metrics
+from mi_vae.io import read_metrics
+from mi_vae.train import Checkpointer, NonFiniteError
 
 BASE = ["--config=configs/infomax_vae.py:smoke=True", "--config.run_eval=False", "--config.log_every_steps=10",
         "--config.checkpoint_every_steps=20", "--config.keep_checkpoints=2"]
@@ -127,8 +128,8 @@ def snapshot(directory):
             for root, _, files in os.walk(directory) for f in files}
 
 
-@pytest.mark.parametrize("override, name", [("--config.latent_dim=7", "latent_dim"),
-                                            ("--config.decoder.widths=(32,32)", "decoder"),
+@pytest.mark.parametrize("override, name", [("--config.model.latent_dim=7", "latent_dim"),
+                                            ("--config.model.decoder.widths=(32,32)", "decoder"),
                                             ("--config.flatten_optimizer=True", "optimizer")])
 def test_restart_with_a_changed_model_stops_and_leaves_the_run_untouched(tmp_path, override, name):
     workdir = str(tmp_path / "run")
@@ -175,16 +176,26 @@ def truncated_fashion_mnist(tmp_path):
     return str(data_dir)
 
 
-@pytest.mark.parametrize("case", ["unknown_key", "wrong_type", "unknown_method", "unknown_dataset", "missing_config",
-                                  "indivisible_batch", "unwritable_workdir", "missing_data", "truncated_data"])
+@pytest.mark.parametrize("case", ["unknown_key", "wrong_type", "unknown_method", "unknown_coefficient",
+                                  "unknown_net_setting", "section_as_value", "unknown_optim_setting",
+                                  "unknown_dataset", "missing_config", "indivisible_batch", "unwritable_workdir",
+                                  "missing_data", "truncated_data"])
 def test_bad_input_is_one_line_and_a_nonzero_exit(tmp_path, case):
     smoke, workdir = "--config=configs/vae.py:smoke=True", f"--workdir={tmp_path / 'run'}"
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     args, devices, expect = {
-        "unknown_key": ([smoke, workdir, "--config.latnt_dim=3"], 1, "did you mean 'latent_dim'"),
-        "wrong_type": ([smoke, workdir, "--config.latent_dim=abc"], 1, "latent_dim"),
-        "unknown_method": ([smoke, workdir, "--config.method=vea"], 1, "valid methods: beta_vae"),
+        "unknown_key": ([smoke, workdir, "--config.model.latnt_dim=3"], 1, "did you mean 'latent_dim'"),
+        "wrong_type": ([smoke, workdir, "--config.model.latent_dim=abc"], 1, "latent_dim"),
+        "unknown_method": ([smoke, workdir, "--config.method.name=vea"], 1, "unknown method 'vea'; valid: infomax_vae"),
+        # infomax_vae's alpha is no coefficient of the vae method
+        "unknown_coefficient": (["--config=configs/infomax_vae.py:smoke=True", workdir, "--config.method.name=vae"],
+                                1, "unknown coefficient 'alpha' of method 'vae'; valid: beta"),
+        # the MLP config's encoder section sets widths, which the conv28 encoder does not have
+        "unknown_net_setting": ([smoke, workdir, "--config.model.encoder.name=conv28"], 1,
+                                "unknown encoder 'conv28' setting 'widths'; valid: channels"),
+        "section_as_value": ([smoke, workdir, "--config.method=infomax_vae"], 1, "config.method is a section"),
+        "unknown_optim_setting": ([smoke, workdir, "--config.optim.vae.lr=0.1"], 1, "unknown config key 'lr'"),
         "unknown_dataset": ([smoke, workdir, "--config.dataset=fmnist"], 1, "fashion_mnist"),
         "missing_config": (["--config=configs/nope.py", workdir], 1, "configs/nope.py"),
         "indivisible_batch": ([smoke, workdir, "--config.batch_size=30"], 8, "not divisible by the device count 8"),

@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mi_vae.models.networks import Conv28Decoder, DCGAN64Decoder, SubPixelConvTranspose, _conv_transpose
+from mi_vae.models.layers import SubPixelConvTranspose, conv_transpose
+from mi_vae.models.networks import Conv28Decoder, DCGAN64Decoder
 
 HIGHEST = jax.lax.Precision.HIGHEST
 # (k, s, p, in_size, C_in, C_out): PyTorch ConvTranspose2d(k, stride=s, padding=p) = flax padding k - 1 - p
@@ -102,9 +103,9 @@ def test_one_stride_one_conv_without_input_dilation():
 
 
 def test_helper_picks_subpixel_only_when_strided():
-    assert type(_conv_transpose(8, 4, 2, 1, jnp.float32)) is SubPixelConvTranspose
-    assert type(_conv_transpose(8, 4, 1, 0, jnp.float32)) is nn.ConvTranspose
-    assert _conv_transpose(8, 4, 2, 1, jnp.float32, separate_phases=True).separate_phases
+    assert type(conv_transpose(8, 4, 2, 1, jnp.float32)) is SubPixelConvTranspose
+    assert type(conv_transpose(8, 4, 1, 0, jnp.float32)) is nn.ConvTranspose
+    assert conv_transpose(8, 4, 2, 1, jnp.float32, separate_phases=True).separate_phases
 
 
 def test_decoders_keep_their_output_shapes():

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from mi_vae.data import DatasetError, load_dataset
-from mi_vae.data.text import FORTUNES_DIR, MAX_WORDS
-from mi_vae.models.text import BOS_ID, EOS_ID, PAD_ID, BiLSTMEncoder, LSTMDecoder, token_log_prob
+from mi_vae.data.text import BOS_ID, EOS_ID, FORTUNES_DIR, MAX_WORDS, PAD_ID
+from mi_vae.losses import token_log_prob
+from mi_vae.models.text import BiLSTMEncoder, LSTMDecoder
 
 V, T, E, H, D = 11, 6, 5, 7, 3
 needs_fortunes = pytest.mark.skipif(not os.path.isdir(FORTUNES_DIR), reason="apt-get install -y fortunes")
@@ -106,10 +107,10 @@ def test_smoke_config_trains(tmp_path):
     assert len(nll) >= 5 and np.all(np.isfinite(nll)) and "mi_estimate" in rows[-1]
     assert np.mean(nll[-2:]) < nll[0] - 2.0
     params, bs = state["params"], state["batch_stats"]
-    pairs = reconstructions(method, params, bs, dataset, n=4)
+    pairs = reconstructions(method.model, params, bs, dataset, n=4)
     assert len(pairs) == 4 and all(len(out.split()) <= MAX_WORDS + 1 for _, out in pairs)
-    assert len(interpolations(method, params, bs, dataset, steps=3)) == 3
-    rates = reconstruction_rates(method, params, bs, dataset, n=30, batch=16)  # a padded last chunk
+    assert len(interpolations(method.model, params, bs, dataset, steps=3)) == 3
+    rates = reconstruction_rates(method.model, params, bs, dataset, n=30, batch=16)  # a padded last chunk
     assert set(rates) == {"text_exact_reconstruction", "text_word_match"}
     assert all(0.0 <= v <= 1.0 for v in rates.values())
 

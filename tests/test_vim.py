@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from importlib import import_module
 
 import jax
 import jax.numpy as jnp
@@ -17,41 +18,40 @@ from conftest import run_cli, smoke_config
 from scipy import stats
 
 from mi_vae import losses as L
+from mi_vae.config import method_section
 from mi_vae.data import to_float
+from mi_vae.io import read_metrics
 from mi_vae.methods import DataSpec, get_method
-from mi_vae.train import read_metrics, train
+from mi_vae.train import train
 
 FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 needs_fashion = pytest.mark.skipif(not os.path.exists(FASHION), reason="dataset-fashion-mnist not installed")
 SPEC = DataSpec((8, 8, 1), "bernoulli")
 
 
-def digits_config(prior="normal", **overrides):
+def digits_config(prior="normal", **coefficients):
     """VIMAE's smoke config on all 1500 digits: MLP 64, latent 4, batch 64, 600 steps, lambda 10."""
-    from configs.vim_normal import build
-
-    config = build(prior, "smoke=True,dataset=digits")
-    config.update({"max_train_examples": 0, "max_test_examples": 0, "latent_dim": 4, "batch_size": 64,
-                   "num_train_steps": 600, "log_every_steps": 100, "checkpoint_every_steps": 10_000,
-                   "run_eval": False})
-    config.encoder.widths = (64,)
-    config.decoder.widths = (64,)
-    for key, value in overrides.items():
-        config[key] = value
+    config = import_module(f"configs.vim_{prior}").get_config("smoke=True,dataset=digits")
+    config.update({"max_train_examples": 0, "max_test_examples": 0, "batch_size": 64, "num_train_steps": 600,
+                   "log_every_steps": 100, "checkpoint_every_steps": 10_000, "run_eval": False})
+    config.model.latent_dim = 4
+    config.model.encoder.widths = (64,)
+    config.model.decoder.widths = (64,)
+    config.method.update(coefficients)
     return config
 
 
 def codes(method, state, dataset, seed=1):
     x = jnp.asarray(to_float(dataset.train_x))
-    mean, log_var = method.encode(state["params"], state["batch_stats"], x)
+    mean, log_var = method.model.encode(state["params"], state["batch_stats"], x)
     return mean + jnp.exp(0.5 * log_var) * jax.random.normal(jax.random.key(seed), mean.shape)
 
 
 @pytest.fixture(scope="module")
 def ae_run(tmp_path_factory):
     """The unregularised autoencoder (InfoVAE "ae") with VIMAE's digits nets and schedule."""
-    config = digits_config(method="infovae")
-    config.regularizer = "ae"
+    config = digits_config()
+    config.method = method_section("infovae", regularizer="ae")
     method, state, dataset, _ = train(config, str(tmp_path_factory.mktemp("ae")))
     return method, state, dataset
 
@@ -75,21 +75,21 @@ def test_config_values_follow_the_paper():
     from configs import vim_beta_a, vim_beta_h, vim_celeba, vim_logistic, vim_normal
 
     c = vim_celeba.get_config()
-    assert (c.method, c.dataset, c.prior, c.lambda_, c.latent_dim, c.batch_size) == \
+    assert (c.method.name, c.dataset, c.method.prior, c.method.lambda_, c.model.latent_dim, c.batch_size) == \
         ("vim", "celeb_a", "normal", 100.0, 64, 100)
-    assert c.encoder.name == c.decoder.name == "dcgan64" and c.num_epochs == 55
-    assert (c.mmd_kernel, c.mmd_unbiased) == ("imq", True)
+    assert c.model.encoder.name == c.model.decoder.name == "dcgan64" and c.num_epochs == 55
+    assert (c.method.mmd_kernel, c.method.mmd_unbiased) == ("imq", True)
     assert vim_celeba.get_config("prior=logistic,dtype=bfloat16").compute_dtype == "bfloat16"
-    assert vim_celeba.get_config("prior=logistic").prior == "logistic"
+    assert vim_celeba.get_config("prior=logistic").method.prior == "logistic"
     smoke = vim_celeba.get_config("smoke=True")
-    assert smoke.dataset == "synthetic64" and smoke.encoder.name == "dcgan64"
-    assert vim_normal.get_config("dataset=mnist").lambda_ == 10.0
-    assert vim_normal.get_config("dataset=cifar10").lambda_ == 100.0
-    assert vim_logistic.get_config().prior == "logistic"
-    assert (vim_beta_h.get_config().beta, vim_beta_h.get_config("dataset=celeb_a").beta) == (10.0, 100.0)
-    assert (vim_beta_a.get_config().beta, vim_beta_a.get_config("dataset=celeb_a").beta) == (0.2, 0.4)
-    assert vim_beta_a.get_config("beta=0.4").beta == 0.4
-    assert vim_beta_a.get_config().method == "beta_vae"
+    assert smoke.dataset == "synthetic64" and smoke.model.encoder.name == "dcgan64"
+    assert vim_normal.get_config("dataset=mnist").method.lambda_ == 10.0
+    assert vim_normal.get_config("dataset=cifar10").method.lambda_ == 100.0
+    assert vim_logistic.get_config().method.prior == "logistic"
+    for module, small, large in ((vim_beta_h, 10.0, 100.0), (vim_beta_a, 0.2, 0.4)):
+        assert (module.get_config().method.beta, module.get_config("dataset=celeb_a").method.beta) == (small, large)
+    assert vim_beta_a.get_config("beta=0.4").method.beta == 0.4
+    assert vim_beta_a.get_config().method.name == "vae"
 
 
 def test_celeba_smoke_trains_dcgan64_with_batchnorm_through_cli(tmp_path):
@@ -125,10 +125,10 @@ def test_loss_is_reconstruction_plus_lambda_mmd_of_sampled_codes(prior):
     # The MMD is between the codes z ~ q(z|x) (stochastic encoder) and prior draws, IMQ kernel, WAE scales
     # times the prior's variance, U-statistic.
     rng_z, rng_prior = jax.random.split(rng)
-    terms, _ = method.forward(variables["params"], variables["batch_stats"], x, rng_z)
+    terms, _ = method.model.forward(variables["params"], variables["batch_stats"], x, rng_z)
     assert not np.allclose(terms["z"], terms["mean"])
     var = math.pi ** 2 / 3 if prior == "logistic" else 1.0
-    want = L.mmd(terms["z"], method.sample_prior(rng_prior, 16), kernel="imq", unbiased=True,
+    want = L.mmd(terms["z"], method.model.sample_prior(rng_prior, 16), kernel="imq", unbiased=True,
                  scales=tuple(s * var for s in L.DEFAULT_SCALES))
     np.testing.assert_allclose(metrics["mmd"], want, rtol=1e-5)
     assert set(out) == {"vae"}
@@ -136,7 +136,7 @@ def test_loss_is_reconstruction_plus_lambda_mmd_of_sampled_codes(prior):
 
 def test_logistic_prior_samples_are_logistic_and_not_normal():
     method = get_method(digits_config("logistic"), SPEC)
-    z = np.asarray(method.sample_prior(jax.random.key(0), 5000))
+    z = np.asarray(method.model.sample_prior(jax.random.key(0), 5000))
     assert z.shape == (5000, 4) and z.dtype == np.float32
     flat = z.ravel()
     assert stats.kstest(flat, stats.logistic.cdf).pvalue > 0.01
@@ -144,11 +144,11 @@ def test_logistic_prior_samples_are_logistic_and_not_normal():
     assert stats.kurtosis(flat) > 0.8  # excess kurtosis: 1.2 for the Logistic, 0 for a Normal
     assert abs(flat.var() - math.pi ** 2 / 3) < 0.15
     # The normal prior is normal.
-    normal = np.asarray(get_method(digits_config("normal"), SPEC).sample_prior(jax.random.key(0), 5000)).ravel()
+    normal = np.asarray(get_method(digits_config("normal"), SPEC).model.sample_prior(jax.random.key(0), 5000)).ravel()
     assert stats.kstest(normal, stats.norm.cdf).pvalue > 0.01 and abs(stats.kurtosis(normal)) < 0.2
     # prior_scale rescales the Logistic.
     scaled = get_method(digits_config("logistic", prior_scale=math.sqrt(3) / math.pi), SPEC)
-    assert abs(float(np.var(np.asarray(scaled.sample_prior(jax.random.key(1), 20000)))) - 1.0) < 0.05
+    assert abs(float(np.var(np.asarray(scaled.model.sample_prior(jax.random.key(1), 20000)))) - 1.0) < 0.05
 
 
 # ----------------------------------------------------------------------------- q(z) matches p(z)
@@ -159,13 +159,13 @@ def test_vimae_codes_match_the_prior_better_than_the_autoencoder(ae_run, tmp_pat
     ae_method, ae_state, dataset = ae_run
     method, state, _, _ = train(digits_config(prior), str(tmp_path))
     z, z_ae = codes(method, state, dataset), codes(ae_method, ae_state, dataset)
-    z_prior = method.sample_prior(jax.random.key(3), z.shape[0])
+    z_prior = method.model.sample_prior(jax.random.key(3), z.shape[0])
     mmd_vim, mmd_ae = float(L.mmd(z, z_prior)), float(L.mmd(z_ae, z_prior))  # full data, multi-scale RBF
     assert mmd_vim < 0.1 * mmd_ae, (mmd_vim, mmd_ae)
     # ... and it is this prior that q(z) matches: the other prior is farther away.
     other = get_method(digits_config("normal" if prior == "logistic" else "logistic"), SPEC)
-    mmd_other = float(L.mmd(z, other.sample_prior(jax.random.key(4), z.shape[0])))
+    mmd_other = float(L.mmd(z, other.model.sample_prior(jax.random.key(4), z.shape[0])))
     assert mmd_vim < 0.5 * mmd_other, (mmd_vim, mmd_other)
     # Generation decodes prior draws.
-    samples = method.reconstruction(method.decode(state["params"], state["batch_stats"], z_prior[:8]))
+    samples = method.model.reconstruction(method.model.decode(state["params"], state["batch_stats"], z_prior[:8]))
     assert samples.shape == (8, 8, 8, 1) and bool(jnp.all(jnp.isfinite(samples)))

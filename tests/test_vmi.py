@@ -12,8 +12,9 @@ from scipy.optimize import linear_sum_assignment
 
 from configs import vmi_categorical, vmi_subvector
 from mi_vae.data import load_dataset, to_float
+from mi_vae.io import read_metrics
 from mi_vae.methods import DataSpec, get_method
-from mi_vae.train import read_metrics, train
+from mi_vae.train import train
 
 FASHION = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
@@ -51,19 +52,19 @@ def test_smoke_config_trains_and_losses_fall(tmp_path, module):
 
 def test_categorical_layout_and_temperature():
     config = vmi_categorical.get_config("smoke=True,dataset=digits")
-    config.temperature_start, config.temperature_end, config.temperature_anneal_steps = 1.0, 0.25, 100
+    config.method.update(temperature_start=1.0, temperature_end=0.25, temperature_anneal_steps=100)
     method = get_method(config, DataSpec((8, 8, 1), "bernoulli", 10))
     assert method.players == ("q", "vae")  # Algorithm 1: Q first, then the VAE
     x = jnp.zeros((3, 8, 8, 1))
     params = jax.jit(method.init)(jax.random.key(0), x)["params"]
-    mean, log_var = method.encode(params, {}, x)
+    mean, log_var = method.model.encode(params, {}, x)
     assert mean.shape == log_var.shape == (3, 16)
-    assert method.categorical_code(params, {}, x).shape == (3, 10)
-    codes = method.sample_prior(jax.random.key(1), 5)
+    assert method.model.categorical_code(params, {}, x).shape == (3, 10)
+    codes = method.model.sample_prior(jax.random.key(1), 5)
     assert codes.shape == (5, 26)
     np.testing.assert_allclose(codes[:, 16:].sum(-1), 1.0)  # [z (16), one-hot c (10)]
     assert set(np.unique(np.asarray(codes[:, 16:]))) <= {0.0, 1.0}
-    assert method.decode(params, {}, codes).shape == (5, 8, 8, 1)
+    assert method.model.decode(params, {}, codes).shape == (5, 8, 8, 1)
     taus = [float(method.temperature(jnp.int32(s))) for s in (0, 50, 100, 1000)]
     np.testing.assert_allclose(taus, [1.0, 0.5, 0.25, 0.25], rtol=1e-5)
 
@@ -74,7 +75,7 @@ def test_code_entropy_of_a_collapsed_and_a_balanced_code(estimate):
     entropy, which is 0 when every x goes to one category (the collapse a large lambda_ finds with the
     prior's constant: Q then predicts c perfectly and the "prior" bound reads log K)."""
     config = vmi_categorical.get_config("smoke=True,dataset=digits")
-    config.code_entropy = estimate
+    config.method.code_entropy = estimate
     method = get_method(config, DataSpec((8, 8, 1), "bernoulli", 10))
     one_category = {"logits": jnp.tile(jnp.array([30.0] + [0.0] * 9), (20, 1))}
     balanced = {"logits": 30.0 * jnp.tile(jnp.eye(10), (2, 1))}
@@ -88,11 +89,11 @@ def test_code_entropy_of_a_collapsed_and_a_balanced_code(estimate):
 def test_subvector_mi_targets_the_first_coordinates():
     config = vmi_subvector.get_config("smoke=True,dataset=digits,mi_dims=2")
     method = get_method(config, DataSpec((8, 8, 1), "bernoulli", 10))
-    assert method.latent_dim == 32 and method.decoder_input_dim == 32
+    assert method.model.latent_dim == 32 and method.model.code_dim == 32
     x = jnp.asarray(to_float(load_dataset("digits").train_x[:64]))
     params = jax.jit(method.init)(jax.random.key(0), x)["params"]
     # Q's MI estimate depends on z[:, :2] only: perturbing z[:, 2:] in the target changes nothing
-    terms, _ = method.forward(params, {}, x, jax.random.key(1))
+    terms, _ = method.model.forward(params, {}, x, jax.random.key(1))
     mi = method.mi_lower_bound(params["q"], terms)
     moved = dict(terms, z=terms["z"].at[:, 2:].add(5.0))
     np.testing.assert_allclose(float(method.mi_lower_bound(params["q"], moved)), float(mi), rtol=1e-6)
@@ -107,12 +108,12 @@ def test_mi_regulariser_makes_the_categorical_code_cluster_digits(tmp_path):
     accuracy = {}
     for lam in (0.0, 1.0):
         config = vmi_categorical.get_config(f"dataset=digits,lambda_={lam},steps=3000")
-        config.encoder.widths = config.decoder.widths = (128, 128)
-        config.q.widths = (64,)
+        config.model.encoder.widths = config.model.decoder.widths = (128, 128)
+        config.model.q.widths = (64,)
         config.run_eval = False
         config.log_every_steps = 1000
         config.checkpoint_every_steps = 3000
         method, state, _, _ = train(config, str(tmp_path / f"lambda_{lam}"), dataset=dataset)
-        logits = method.categorical_code(state["params"], state["batch_stats"], x)
+        logits = method.model.categorical_code(state["params"], state["batch_stats"], x)
         accuracy[lam] = cluster_accuracy(np.asarray(jnp.argmax(logits, axis=-1)), dataset.train_y)
     assert accuracy[1.0] >= accuracy[0.0] + 0.1, accuracy

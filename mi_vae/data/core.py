@@ -7,10 +7,12 @@ from typing import Any
 
 import numpy as np
 
+from mi_vae.errors import MiVaeError
+
 LIKELIHOODS = ("bernoulli", "gaussian", "categorical", "tokens")
 
 
-class DatasetError(Exception):
+class DatasetError(MiVaeError):
     """A dataset could not be loaded.
 
     ``str(err)`` is one self-contained line saying what is missing and how to get it;

@@ -33,7 +33,9 @@ MAX_WORDS = 12
 VOCAB_SIZE = 2004  # 2000 words + 4 specials
 TEST_FRACTION = 0.1
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
-SPECIALS = (PAD, BOS, EOS, UNK)  # ids 0..3, as in mi_vae.models.text
+SPECIALS = (PAD, BOS, EOS, UNK)
+#: token ids of the special tokens (their positions in ``SPECIALS``); models read them from here
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = range(len(SPECIALS))
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 _WORD = re.compile(r"[a-z0-9']+")
@@ -104,7 +106,7 @@ def load_fortunes(data_dir: str | None = None, vocab_size: int = VOCAB_SIZE,
     def encode(split):
         arr = np.zeros((len(split), max_words + 1), np.int32)
         for row, s in enumerate(split):
-            ids = [index.get(w, 3) for w in s] + [2]
+            ids = [index.get(w, UNK_ID) for w in s] + [EOS_ID]
             arr[row, : len(ids)] = ids
         return arr
 

@@ -61,7 +61,7 @@ DEFINITIONS: dict[str, str] = {
                "<= log K; 0 both when every x gets one category and when q(c|x) is the uniform prior",
     "code_kl_uniform": "mean_i KL(q(c|x_i) || Unif(K)) = log K - mean_i H(q(c|x_i)); log K for a "
                        "deterministic code, 0 for a code that ignores x",
-    "mi_target": "M, the Mutual Autoencoder's MI target (config.M)",
+    "mi_target": "M, the Mutual Autoencoder's MI target (config.method.M)",
     "mi_achieved": "Barber-Agakov I_BA of the trained decoder with a freshly trained r(z|x) (MAE eq. 7)",
 }
 
@@ -209,13 +209,10 @@ def iwae_log_likelihood(
     log_var = jnp.asarray(log_var, jnp.float32)
     chunk = int(min(k, chunk or k))
     num_chunks = -(-int(k) // chunk)
-    std = jnp.exp(0.5 * log_var)
-    log_2pi = math.log(2.0 * math.pi)
 
     def body(acc, c):
-        eps = jax.random.normal(jax.random.fold_in(rng, c), (chunk, *mean.shape), jnp.float32)  # [C, B, D]
-        z = mean + std * eps
-        log_q = -0.5 * jnp.sum(jnp.square(eps) + log_var + log_2pi, axis=-1)  # [C, B]
+        z = L.reparameterize(jax.random.fold_in(rng, c), mean, log_var, chunk)  # [C, B, D]
+        log_q = L.diag_gaussian_log_prob(z, mean, log_var)  # [C, B]
         log_w = jax.vmap(log_px_given_z)(z) + log_prior(z) - log_q  # [C, B]
         valid = (c * chunk + jnp.arange(chunk)) < k
         log_w = jnp.where(valid[:, None], log_w, -jnp.inf)
@@ -286,8 +283,7 @@ def mi_critic(
     def pairs(enc_params, key, x):
         k_z, k_perm = jax.random.split(key)
         mean, log_var = encode(enc_params, x)
-        z = mean + jnp.exp(0.5 * log_var) * L.sample_normal(k_z, mean.shape)
-        z = jax.lax.stop_gradient(z)
+        z = jax.lax.stop_gradient(L.reparameterize(k_z, mean, log_var))
         return z, L.shuffle_marginal(k_perm, z)
 
     def bound(params, x, z, z_marginal):
@@ -368,7 +364,7 @@ def categorical_code_information(logits: ArrayLike) -> dict[str, float]:
 
     code_mi = I(x; c) = H(q(c)) - E_x H(q(c|x)), q(c) = (1/N) sum_i q(c|x_i) the aggregate posterior
     (the mutual information of the encoder's code, at most log K), and code_kl_uniform =
-    E_x KL(q(c|x) || Unif(K)) = log K - E_x H(q(c|x)), the ELBO's categorical KL (vmi_vae_thesis.txt
+    E_x KL(q(c|x) || Unif(K)) = log K - E_x H(q(c|x)), the ELBO's categorical KL (the VMI thesis
     eq. 4.19). Together they tell the two ways a code can carry nothing: one category for every x
     (code_mi 0, code_kl_uniform log K) and q(c|x) equal to the prior (both 0). Softmax in float64 and
     -p log p as ``scipy.special.entr`` (0 at p = 0), so extreme or -inf logits stay finite.

@@ -9,28 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 
 import jax
 
 from mi_vae.evaluation.metrics import definition
-from mi_vae.train.loop import write_text_atomic
-
-
-def git_commit(path: str | None = None) -> str:
-    """``git rev-parse HEAD`` of the repository holding ``path`` (default: this package), + "-dirty"
-    when tracked files differ from HEAD; "unknown" outside a git checkout or without git."""
-    cwd = path or os.path.dirname(os.path.abspath(__file__))
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
-                              timeout=10, check=False)
-        if head.returncode != 0:
-            return "unknown"
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=cwd, capture_output=True,
-                               timeout=10, check=False).returncode == 1
-        return head.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+from mi_vae.io import git_commit, write_text_atomic
 
 
 def device_description() -> str:

@@ -85,7 +85,7 @@ CURVES = {
 def curve_figures(runs_dir: str, out_dir: str) -> list[str]:
     """Draw every ``CURVES`` figure that has runs under ``runs_dir`` into ``out_dir``; the paths written."""
     from mi_vae.evaluation import figures
-    from mi_vae.train import read_metrics
+    from mi_vae.io import read_metrics
 
     os.makedirs(out_dir, exist_ok=True)
     written = []

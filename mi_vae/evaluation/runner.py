@@ -39,7 +39,6 @@ config without ``eval`` works). Unknown keys raise ValueError naming the valid o
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import math
@@ -55,12 +54,23 @@ import ml_collections
 import numpy as np
 
 from mi_vae import data as data_lib
-from mi_vae import losses as L
 from mi_vae.config import EVAL_DEFAULTS
 from mi_vae.evaluation import figures as F
 from mi_vae.evaluation import metrics as M
 from mi_vae.evaluation.report import write_report
-from mi_vae.train.loop import MetricWriter, build, load_data, read_metrics, write_json_atomic
+from mi_vae.io import MetricWriter, read_metrics, write_json_atomic
+from mi_vae.methods.base import (
+    ACHIEVED_MI,
+    CATEGORICAL_CODE,
+    GAUSSIAN_POSTERIOR,
+    LOG_SCALE_MIN,
+    MARKOV_CHAIN,
+    PRIOR_DENSITY,
+    PRIOR_SAMPLING,
+)
+from mi_vae.train.checkpoint import Checkpointer
+from mi_vae.train.loop import build, load_data
+from mi_vae.train.step import make_mesh, replicated
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +119,6 @@ def require_checkpoint(workdir: str) -> str:
 
 def restore(config, workdir: str, dataset):
     """(method, state) built from ``config`` with the newest checkpoint of WORKDIR/checkpoints."""
-    from mi_vae.train.checkpoint import Checkpointer
-    from mi_vae.train.step import make_mesh, replicated
-
     directory = require_checkpoint(workdir)
     mesh = make_mesh()
     built = {}
@@ -123,7 +130,7 @@ def restore(config, workdir: str, dataset):
     state = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated(mesh)),
                          jax.eval_shape(build_state))
     method = built["method"]
-    checkpointer = Checkpointer(directory, keep=int(config.get("keep_checkpoints", 3)), async_save=False)
+    checkpointer = Checkpointer(directory, keep=int(config.keep_checkpoints), async_save=False)
     try:
         restored, step = checkpointer.restore_latest(state)
     finally:
@@ -170,30 +177,15 @@ def _is_image(shape) -> bool:
     return len(shape) == 3
 
 
-def _gaussian_posterior(method, info) -> None:
-    if info["categorical"]:
-        raise Skip("the method has a categorical code: q(z|x) is not the Gaussian encode() alone")
-    if info["z_dim"] != info["mean_dim"]:
-        raise Skip(f"the decoder's code ({info['z_dim']}-d) is not the Gaussian encoder's ({info['mean_dim']}-d)")
+def _require(method, capability: str, why: str) -> None:
+    """``Skip(why)`` unless the method declares ``capability``."""
+    if capability not in method.capabilities:
+        raise Skip(why)
 
 
-def _prior_log_prob(method) -> Callable:
-    """log p(z) of the method's prior: ``method.prior_log_prob`` or N(0, I) for the base prior."""
-    from mi_vae.methods.base import VAEMethod
-
-    if hasattr(method, "prior_log_prob"):
-        return method.prior_log_prob
-    if type(method).sample_prior is VAEMethod.sample_prior:
-        return L.normal_log_prob
-    raise Skip("the method's prior has no log-density (define prior_log_prob(z))")
-
-
-def _call_with_supported(fn: Callable, *args, **kwargs):
-    """Call ``fn`` with only the keyword arguments its signature accepts."""
-    params = inspect.signature(fn).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return fn(*args, **kwargs)
-    return fn(*args, **{k: v for k, v in kwargs.items() if k in params})
+def _gaussian_posterior(method) -> None:
+    _require(method, GAUSSIAN_POSTERIOR, "the decoder's code is not the Gaussian q(z|x) alone "
+                                         "(no gaussian_posterior capability)")
 
 
 # ----------------------------------------------------------------------------- evaluate
@@ -226,9 +218,6 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
         dataset = load_data(config)
     if method is None or state is None:
         method, state = restore(config, workdir, dataset)
-    if not all(hasattr(method, name) for name in ("encode", "decode", "forward", "log_likelihood")):
-        raise ValueError(f"method {config.method!r} is not VAE-like (encode/decode/forward/log_likelihood); "
-                         "nothing to evaluate")
     step = int(np.asarray(_local(state["step"])))
     params = jax.tree.map(jnp.asarray, _local(state["params"]))
     batch_stats = jax.tree.map(jnp.asarray, _local(state.get("batch_stats", {})))
@@ -249,13 +238,13 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
     ev.timings["total"] = time.time() - start
 
     sections = {}
-    if method.spec.likelihood == "tokens":  # Mutual Autoencoder tables 1-2 and figure 3: sentences in and out
+    if method.model.spec.likelihood == "tokens":  # Mutual Autoencoder tables 1-2 and figure 3: sentences in and out
         from mi_vae.evaluation.text import reconstruction_rates, text_report
 
-        ev.metrics.update(reconstruction_rates(method, state["params"], state.get("batch_stats", {}), dataset,
-                                               n=min(ev.n, 1000)))
+        ev.metrics.update(reconstruction_rates(method.model, state["params"], state.get("batch_stats", {}),
+                                               dataset, n=min(ev.n, 1000)))
         sections["Text reconstructions and interpolation"] = text_report(
-            method, state["params"], state.get("batch_stats", {}), dataset)
+            method.model, state["params"], state.get("batch_stats", {}), dataset)
     metrics = {k: _json_value(v) for k, v in ev.metrics.items()}
     if jax.process_index() == 0:
         write_json_atomic(os.path.join(out_dir, "metrics.json"), metrics)
@@ -289,6 +278,7 @@ class Evaluation:
 
     def __init__(self, config, settings, method, params, batch_stats, dataset, step: int, out_dir: str):
         self.config, self.s, self.method = config, settings, method
+        self.vae = method.model  # the VAEModel: encode, decode, forward, prior
         self.params, self.batch_stats = params, batch_stats
         self.dataset, self.step, self.out_dir = dataset, step, out_dir
         self.key = jax.random.key(int(settings.seed), impl=PRNG_IMPL)
@@ -297,15 +287,13 @@ class Evaluation:
         self.timings: dict[str, float] = {}
         n_test = dataset.num_test
         self.n = int(min(settings.num_examples or n_test, n_test))
-        self.binarize = bool(config.get("binarize", False))
+        self.binarize = bool(config.binarize)
         self.x = self.prepare(dataset.test_x[: self.n], 0)  # [N, ...] float32
         self.y = None if dataset.test_y is None else np.asarray(dataset.test_y[: self.n])
         self.labelled = (dataset.num_classes is not None and dataset.test_y is not None
                          and dataset.train_y is not None and np.issubdtype(np.asarray(dataset.test_y).dtype,
                                                                            np.integer))
-        # A categorical code: ``categorical_code(params, batch_stats, x) -> logits`` and, when the
-        # method also has a ``categorical`` property (VMI), that property true.
-        self.categorical = hasattr(method, "categorical_code") and bool(getattr(method, "categorical", True))
+        self.categorical = CATEGORICAL_CODE in method.capabilities
         self.model = (params, batch_stats)
         self._jit_cache: dict[str, Callable] = {}
 
@@ -337,11 +325,11 @@ class Evaluation:
                         self.rng(name) if key is None else key)
 
     def sample_prior(self, key: jax.Array, n: int) -> jax.Array:
-        return self.jitted("sample_prior", self.method.sample_prior, static_argnums=1)(key, n)
+        return self.jitted("sample_prior", self.vae.sample_prior, static_argnums=1)(key, n)
 
     def encode_means(self, x: np.ndarray) -> np.ndarray:
-        method = self.method
-        return self.batched("means", lambda m, xb, key: {"mean": method.encode(m[0], m[1], xb)[0]}, x)["mean"]
+        vae = self.vae
+        return self.batched("means", lambda m, xb, key: {"mean": vae.encode(m[0], m[1], xb)[0]}, x)["mean"]
 
     def guarded(self, name: str, fn: Callable[[], dict | None]) -> None:
         """Run a metric group; a ``Skip`` records its reason under ``name``."""
@@ -370,16 +358,14 @@ class Evaluation:
 
     def test_pass(self) -> dict:
         """One pass over the test examples: ELBO terms, reconstruction error, codes."""
-        method = self.method
-        rate = getattr(method, "rate", None)
+        vae = self.vae
 
         def fn(m, x, key):
-            terms, _ = method.forward(m[0], m[1], x, key, train=False)
-            kl = rate(terms) if rate is not None else terms["kl"]
-            x_hat = method.reconstruction(terms["out"]).astype(jnp.float32)
+            terms, _ = vae.forward(m[0], m[1], x, key, train=False)
+            x_hat = vae.reconstruction(terms["out"]).astype(jnp.float32)
             sq = jnp.sum(jnp.square(x - x_hat).reshape(x.shape[0], -1), axis=1)
-            return {"log_px": terms["log_px"], "kl": kl, "sq": sq, "z": terms["z"],
-                    "code": terms.get("code", terms["z"]), "mean": terms["mean"], "log_var": terms["log_var"]}
+            return {"log_px": terms["log_px"], "kl": terms["kl"], "sq": sq, "z": terms["z"], "code": terms["code"],
+                    "mean": terms["mean"], "log_var": terms["log_var"]}
 
         self.codes = self.batched("test_pass", fn, self.x)
         c = self.codes
@@ -391,7 +377,7 @@ class Evaluation:
             "kl": M.kl(c["kl"]),
             "recon_l2": float(np.mean(c["sq"])),  # = M.recon_l2(x, x_hat), summed per example in the pass
         }
-        if self.method.spec.likelihood == "tokens":  # squared distance between token ids means nothing
+        if self.vae.spec.likelihood == "tokens":  # squared distance between token ids means nothing
             del out["recon_l2"]
         return out
 
@@ -401,22 +387,22 @@ class Evaluation:
 
     def iwae(self) -> dict:
         self._need_codes()
-        _gaussian_posterior(self.method, self.info)
-        log_prior = _prior_log_prob(self.method)
+        _gaussian_posterior(self.method)
+        _require(self.method, PRIOR_DENSITY, "the method's prior has no density (no prior_density capability)")
         k, chunk = int(self.s.iwae_k), int(self.s.iwae_chunk)
         if k < 1:
             raise Skip("config.eval.iwae_k < 1")
         n = int(min(self.s.iwae_examples or self.n, self.n))
-        method = self.method
+        vae = self.vae
 
         def fn(m, x, key):
-            mean, log_var = method.encode(m[0], m[1], x)
+            mean, log_var = vae.encode(m[0], m[1], x)
 
             def log_px_given_z(z):
                 # x reaches autoregressive decoders (teacher forcing); others ignore it
-                return method.log_likelihood(_call_with_supported(method.decode, m[0], m[1], z, x=x), x)
+                return vae.log_likelihood(vae.decode(m[0], m[1], z, x=x), x)
 
-            ll = M.iwae_log_likelihood(key, mean, log_var, log_px_given_z, k, chunk, log_prior=log_prior)
+            ll = M.iwae_log_likelihood(key, mean, log_var, log_px_given_z, k, chunk, log_prior=vae.prior_log_prob)
             return {"ll": ll}
 
         ll = self.batched("iwae", fn, self.x[:n], batch_size=self.s.iwae_batch)["ll"]
@@ -429,7 +415,7 @@ class Evaluation:
 
     def mi_aggregate(self) -> dict:
         self._need_codes()
-        _gaussian_posterior(self.method, self.info)
+        _gaussian_posterior(self.method)
         m = int(min(self.s.mi_samples or self.n, self.n))
         if m < 2:
             raise Skip("fewer than 2 test examples")
@@ -443,14 +429,14 @@ class Evaluation:
 
     def mi_critic(self) -> dict:
         self._need_codes()
-        _gaussian_posterior(self.method, self.info)
+        _gaussian_posterior(self.method)
         steps = self.critic_steps()
         if steps == 0:
             raise Skip("config.eval.mi_critic_steps = 0")
-        method = self.method
+        vae = self.vae
         x_train = self.dataset.train_x[:MI_CRITIC_MAX_TRAIN]
         value = M.mi_critic(
-            self.rng("mi_critic"), lambda pb, x: method.encode(pb[0], pb[1], x), (self.params, self.batch_stats),
+            self.rng("mi_critic"), lambda pb, x: vae.encode(pb[0], pb[1], x), (self.params, self.batch_stats),
             x_train, self.x, steps=steps, batch_size=int(self.s.mi_critic_batch),
             learning_rate=float(self.s.mi_critic_lr), widths=tuple(self.s.mi_critic_widths),
             binarize=self.binarize)
@@ -509,8 +495,8 @@ class Evaluation:
     def clusters(self) -> dict:
         if not self.categorical:
             raise Skip("the method has no categorical code")
-        method = self.method
-        logits = self.batched("categorical", lambda m, x, key: {"logits": method.categorical_code(m[0], m[1], x)},
+        vae = self.vae
+        logits = self.batched("categorical", lambda m, x, key: {"logits": vae.categorical_code(m[0], m[1], x)},
                               self.x)["logits"]
         self.cat_probs = np.asarray(jax.nn.softmax(jnp.asarray(logits), axis=-1))
         self.cat_codes = np.argmax(logits, axis=-1)
@@ -522,17 +508,13 @@ class Evaluation:
         return out
 
     def mae(self) -> dict:
-        if not hasattr(self.method, "achieved_mi"):
-            raise Skip("the method has no achieved_mi (Mutual Autoencoder only)")
+        _require(self.method, ACHIEVED_MI, "the method has no achieved_mi capability (Mutual Autoencoder only)")
         steps = self.critic_steps()
         if steps == 0:
             raise Skip("config.eval.mi_critic_steps = 0")
-        out = {}
-        if "M" in self.config:
-            out["mi_target"] = float(self.config.M)
-        out["mi_achieved"] = float(_call_with_supported(
-            self.method.achieved_mi, self.params, self.batch_stats, self.rng("mae"), num_steps=steps))
-        return out
+        return {"mi_target": float(self.method.mi_target),
+                "mi_achieved": float(self.method.achieved_mi(self.params, self.batch_stats, self.rng("mae"),
+                                                             num_steps=steps))}
 
     # --- figures ------------------------------------------------------------------------------
     def run_figures(self, train_rows: list[dict]) -> list[str]:
@@ -568,10 +550,10 @@ class Evaluation:
         return written
 
     def decode_images(self, z: np.ndarray) -> np.ndarray:
-        method = self.method
+        vae = self.vae
 
         def decode(m, zb, key):
-            return {"x": method.reconstruction(method.decode(m[0], m[1], zb)).astype(jnp.float32)}
+            return {"x": vae.reconstruction(vae.decode(m[0], m[1], zb)).astype(jnp.float32)}
 
         return self.batched("decode", decode, np.asarray(z, np.float32))["x"]
 
@@ -581,16 +563,17 @@ class Evaluation:
         n = min(4 * cols, (self.n // cols) * cols)
         if n == 0:
             raise Skip("too few test examples")
-        method = self.method
-        x_hat = self.batched("reconstructions", lambda m, x, key: {"x_hat": method.reconstruction(
-            method.forward(m[0], m[1], x, key, train=False)[0]["out"]).astype(jnp.float32)}, self.x[:n])["x_hat"]
+        vae = self.vae
+        x_hat = self.batched("reconstructions", lambda m, x, key: {"x_hat": vae.reconstruction(
+            vae.forward(m[0], m[1], x, key, train=False)[0]["out"]).astype(jnp.float32)}, self.x[:n])["x_hat"]
         return F.reconstructions(self.x[:n], x_hat, path, columns=cols)
 
     def fig_samples(self, path: str) -> str:
         cols = int(self.s.figure_columns)
-        if self.config.get("regularizer", None) == "ae" and hasattr(self.method, "markov_chain_samples"):
-            chains = self.method.markov_chain_samples(self.params, self.batch_stats, jnp.asarray(self.x[:cols]),
-                                                      self.rng("markov"), cols - 1)  # [cols, cols, ...]
+        if PRIOR_SAMPLING not in self.method.capabilities:
+            _require(self.method, MARKOV_CHAIN, "neither prior sampling nor a Markov-chain sampler is declared")
+            chains = self.vae.markov_chain(self.params, self.batch_stats, jnp.asarray(self.x[:cols]),
+                                           self.rng("markov"), cols - 1)  # [cols, cols, ...]
             chains = np.swapaxes(np.asarray(chains), 0, 1).reshape(cols * cols, *self.x.shape[1:])
             return F.samples(chains, path, columns=cols,
                              title="Markov chain x -> z -> x (InfoVAE eq. 3): rows are chains from test x")
@@ -614,7 +597,7 @@ class Evaluation:
         if variances is None:
             variances = M.latent_variances(self.codes["mean"])
         order = [int(d) for d in np.argsort(-variances, kind="stable")]
-        mi_dims = int(self.config.get("mi_dims", 0) or 0) if self.config.get("mi_target", "") == "subvector" else 0
+        mi_dims = self.vae.mi_dims
         if mi_dims:
             order = list(range(mi_dims)) + [d for d in order if d >= mi_dims]
         dims = order[: int(self.s.traversal_dims)]
@@ -685,26 +668,25 @@ class Evaluation:
         """MAE figure 2a (1-D Gaussian data) or 2b (one-hot categorical data); else not applicable."""
         shape, likelihood = self.dataset.example_shape, self.dataset.likelihood
         self._need_codes()
-        _gaussian_posterior(self.method, self.info)
+        _gaussian_posterior(self.method)
         d = self.info["z_dim"]
-        method, p, bs = self.method, self.params, self.batch_stats
+        vae, p, bs = self.vae, self.params, self.batch_stats
         if shape == (1,) and likelihood == "gaussian":
             z = np.zeros((len(MAE_FIGURE_Z), d), np.float32)
             z[:, 0] = MAE_FIGURE_Z
-            out = np.asarray(method.decode(p, bs, jnp.asarray(z)))
+            out = np.asarray(vae.decode(p, bs, jnp.asarray(z)))
             mean, log_scale = np.split(out, 2, axis=-1)
-            from mi_vae.methods.base import LOG_SCALE_MIN
             sigma = np.exp(np.maximum(log_scale, LOG_SCALE_MIN))  # [Z, 1]
             lo, hi = np.percentile(self.x, [0.1, 99.9])
             x_grid = np.linspace(lo - 0.5, hi + 0.5, 400)
             px = np.exp(-0.5 * ((x_grid[None] - mean) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
-            pz = np.exp(np.asarray(_prior_log_prob(method)(jnp.asarray(z))))[:, None]
+            pz = np.exp(np.asarray(vae.prior_log_prob(jnp.asarray(z))))[:, None]
             return F.conditional_densities(x_grid, MAE_FIGURE_Z, px * pz, self.x, path)
         if len(shape) == 1 and likelihood == "categorical":
             z_grid = np.linspace(-3.0, 3.0, 121)
             z = np.zeros((len(z_grid), d), np.float32)
             z[:, 0] = z_grid
-            probs = np.asarray(method.reconstruction(method.decode(p, bs, jnp.asarray(z))))
+            probs = np.asarray(vae.reconstruction(vae.decode(p, bs, jnp.asarray(z))))
             return F.categorical_conditionals(z_grid, probs, path)
         raise Skip("p(x|z) curves are drawn for 1-D Gaussian or one-hot categorical data only")
 

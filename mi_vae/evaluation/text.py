@@ -18,21 +18,21 @@ from mi_vae.data import to_float
 from mi_vae.data.text import word_ids
 
 
-def _greedy_decoder(method, params, batch_stats):
+def _greedy_decoder(model, params, batch_stats):
     """A jitted ``ids [N, L] -> greedy decodings [N, L]`` of the sentences' posterior means."""
 
     @jax.jit
     def decode(ids):
-        mean, _ = method.encode(params, batch_stats, to_float(ids))
-        return method.sample_autoregressive(params, batch_stats, mean, jax.random.PRNGKey(0), greedy=True)
+        mean, _ = model.encode(params, batch_stats, to_float(ids))
+        return model.sample_x(params, batch_stats, mean, jax.random.PRNGKey(0), greedy=True)
 
     return decode
 
 
-def reconstructions(method, params, batch_stats, dataset, n: int = 8) -> list[tuple[str, str]]:
+def reconstructions(model, params, batch_stats, dataset, n: int = 8) -> list[tuple[str, str]]:
     """(input sentence, greedy decoding of its posterior mean) for the first ``n`` test sentences."""
     inputs = np.asarray(dataset.test_x[:n])
-    outputs = np.asarray(_greedy_decoder(method, params, batch_stats)(jnp.asarray(inputs)))
+    outputs = np.asarray(_greedy_decoder(model, params, batch_stats)(jnp.asarray(inputs)))
     return [(dataset.detokenize(a), dataset.detokenize(b)) for a, b in zip(inputs, outputs, strict=True)]
 
 
@@ -48,10 +48,10 @@ def match_rates(inputs, outputs) -> dict[str, float]:
     return {"text_exact_reconstruction": exact / max(len(inputs), 1), "text_word_match": matched / max(total, 1)}
 
 
-def reconstruction_rates(method, params, batch_stats, dataset, n: int = 1000, batch: int = 250) -> dict[str, float]:
+def reconstruction_rates(model, params, batch_stats, dataset, n: int = 1000, batch: int = 250) -> dict[str, float]:
     """``match_rates`` of greedy decodings of the posterior means of the first ``n`` test sentences."""
     inputs = np.asarray(dataset.test_x[:n])
-    decode = _greedy_decoder(method, params, batch_stats)
+    decode = _greedy_decoder(model, params, batch_stats)
     outputs = []
     for start in range(0, len(inputs), batch):
         chunk = inputs[start:start + batch]
@@ -61,22 +61,22 @@ def reconstruction_rates(method, params, batch_stats, dataset, n: int = 1000, ba
     return match_rates(inputs, np.concatenate(outputs)[: len(inputs)])
 
 
-def interpolations(method, params, batch_stats, dataset, i: int = 0, j: int = 1, steps: int = 7) -> list[str]:
+def interpolations(model, params, batch_stats, dataset, i: int = 0, j: int = 1, steps: int = 7) -> list[str]:
     """Greedy decodings of z = (1 - t) mu_i + t mu_j, t = 0..1 in ``steps`` steps (test sentences i, j)."""
     x = jnp.asarray(to_float(dataset.test_x[np.array([i, j])]))
-    mean, _ = method.encode(params, batch_stats, x)
+    mean, _ = model.encode(params, batch_stats, x)
     t = jnp.linspace(0.0, 1.0, steps)[:, None]
     z = (1.0 - t) * mean[0] + t * mean[1]
-    ids = method.sample_autoregressive(params, batch_stats, z, jax.random.PRNGKey(0), greedy=True)
+    ids = model.sample_x(params, batch_stats, z, jax.random.PRNGKey(0), greedy=True)
     return [dataset.detokenize(r) for r in np.asarray(ids)]
 
 
-def text_report(method, params, batch_stats, dataset, n: int = 8, steps: int = 7) -> list[str]:
+def text_report(model, params, batch_stats, dataset, n: int = 8, steps: int = 7) -> list[str]:
     """Markdown lines: a reconstruction table and one interpolation."""
     lines = ["| input | greedy reconstruction |", "|---|---|"]
-    lines += [f"| {a} | {b} |" for a, b in reconstructions(method, params, batch_stats, dataset, n)]
+    lines += [f"| {a} | {b} |" for a, b in reconstructions(model, params, batch_stats, dataset, n)]
     lines += ["", "Interpolation between test sentences 0 and 1:", ""]
-    lines += [f"{k}. {s}" for k, s in enumerate(interpolations(method, params, batch_stats, dataset, 0, 1, steps))]
+    lines += [f"{k}. {s}" for k, s in enumerate(interpolations(model, params, batch_stats, dataset, 0, 1, steps))]
     return lines
 
 

@@ -79,7 +79,7 @@ def categorical_log_prob(logits: ArrayLike, x: ArrayLike) -> Array:
     log p(x | l) = sum_event [ x * log_softmax(l) ]   (softmax over the last axis)
 
     Decoder likelihood for discrete data, e.g. the Mutual Autoencoder's uniform 10-way categorical
-    data (mutual_autoencoder.txt, section 5.1); ``log_softmax`` keeps it finite for any logits.
+    data (Mutual Autoencoder, section 5.1); ``log_softmax`` keeps it finite for any logits.
 
     Args:
       logits: ``[B, ..., K]`` logits.
@@ -91,3 +91,28 @@ def categorical_log_prob(logits: ArrayLike, x: ArrayLike) -> Array:
     logits = jnp.asarray(logits)
     x = jnp.asarray(x, dtype=logits.dtype)
     return sum_event_axes(x * jax.nn.log_softmax(logits, axis=-1))
+
+
+#: the padding id of token sequences (``mi_vae.data.text.PAD_ID``); padded positions carry no likelihood
+PAD_ID = 0
+
+
+def token_log_prob(logits: ArrayLike, tokens: ArrayLike, pad_id: int = PAD_ID) -> Array:
+    """Log-likelihood of token sequences, per example, over the non-pad positions.
+
+    log p(x|z) = sum_{t : x_t != pad} log softmax(logits_t)[x_t]
+
+    The sentence VAE's decoder likelihood (Mutual Autoencoder section 7.3, Bowman et al. 2016).
+
+    Args:
+      logits: ``[B, T, V]`` decoder logits.
+      tokens: ``[B, T]`` token ids (any dtype; cast to int32).
+      pad_id: the id whose positions are skipped.
+
+    Returns:
+      ``[B]`` log-likelihood (nats).
+    """
+    tokens = jnp.asarray(tokens).astype(jnp.int32)
+    logp = jax.nn.log_softmax(jnp.asarray(logits).astype(jnp.float32), axis=-1)
+    picked = jnp.take_along_axis(logp, tokens[..., None], axis=-1)[..., 0]
+    return jnp.sum(jnp.where(tokens != pad_id, picked, 0.0), axis=-1)

@@ -20,7 +20,6 @@ _LOG_2PI = math.log(2.0 * math.pi)
 _LOG_2PI_E = math.log(2.0 * math.pi * math.e)
 
 
-
 def draw_flat(sampler, key: jax.Array, shape, dtype=jnp.float32) -> Array:
     """``sampler(key, shape, dtype)`` drawn as a flat vector and reshaped to ``shape``.
 
@@ -34,6 +33,44 @@ def draw_flat(sampler, key: jax.Array, shape, dtype=jnp.float32) -> Array:
 def sample_normal(key: jax.Array, shape, dtype=jnp.float32) -> Array:
     """Standard normal samples of ``shape`` (drawn flat: see ``draw_flat``)."""
     return draw_flat(jax.random.normal, key, shape, dtype)
+
+
+def reparameterize(key: jax.Array, mean: ArrayLike, log_var: ArrayLike, num_samples: int | None = None) -> Array:
+    """z ~ N(mean, diag(exp(log_var))) by reparameterisation (Kingma & Welling 2014, section 2.4).
+
+    z = mean + exp(log_var / 2) * eps,  eps ~ N(0, I) (``sample_normal``), differentiable in mean and log_var.
+
+    Args:
+      key: PRNG key.
+      mean, log_var: ``[B, D]`` parameters of the diagonal Gaussian q(z|x).
+      num_samples: None for one draw ``[B, D]``; k for k independent draws ``[k, B, D]``.
+
+    Returns:
+      ``[B, D]`` or ``[k, B, D]`` samples.
+    """
+    mean, log_var = jnp.asarray(mean), jnp.asarray(log_var)
+    shape = mean.shape if num_samples is None else (num_samples, *mean.shape)
+    return mean + jnp.exp(0.5 * log_var) * sample_normal(key, shape, mean.dtype)
+
+
+def diag_gaussian_log_prob(z: ArrayLike, mean: ArrayLike, log_var: ArrayLike) -> Array:
+    """Diagonal Gaussian log-density, per example, summed over the last axis.
+
+    log N(z; m, diag(exp(v))) = sum_d [ -0.5 (z_d - m_d)^2 exp(-v_d) - 0.5 v_d - 0.5 log(2 pi) ]
+
+    The encoder's q(z|x), the Mutual Autoencoder's r(z|x) (eq. 9) and the VMI thesis's Q(z_hat|x_hat)
+    (eq. 4.13). Leading axes broadcast.
+
+    Args:
+      z: ``[..., D]`` points.
+      mean, log_var: ``[..., D]`` parameters (log-variances, not log-scales).
+
+    Returns:
+      ``[...]`` log-density (nats).
+    """
+    z, mean, log_var = jnp.asarray(z), jnp.asarray(mean), jnp.asarray(log_var)
+    return -0.5 * jnp.sum(jnp.square(z - mean) * jnp.exp(-log_var) + log_var + _LOG_2PI, axis=-1)
+
 
 def normal_log_prob(z: ArrayLike) -> Array:
     """Standard normal log-density, per example.

@@ -1,9 +1,10 @@
-"""InfoVAE (Zhao, Song & Ermon, infovae.txt): the probabilistic autoencoder and the InfoVAE family.
+"""InfoVAE (Zhao, Song & Ermon, "InfoVAE: Information Maximizing Variational Autoencoders", 2017,
+arXiv:1706.02262): the probabilistic autoencoder and the InfoVAE family.
 
 Notation: recon = -E_{q(z|x)}[log p(x|z)] and KL = KL(q(z|x) || p(z)), both batch means of per-example
 values (nats); D(q(z) || p(z)) a divergence between the aggregate posterior q(z) = E_x q(z|x) and the
 prior p(z) = N(0, I), estimated on the (global) mini-batch of codes z_i ~ q(z|x_i). The encoder is the
-usual diagonal Gaussian q(z|x) with reparameterised samples in every variant. ``config.regularizer``
+usual diagonal Gaussian q(z|x) with reparameterised samples in every variant. ``regularizer``
 selects the loss the ``vae`` player minimises:
 
 ``"ae"``: the probabilistic autoencoder, eq. (2):
@@ -12,7 +13,8 @@ selects the loss the ``vae`` player minimises:
   sampled from q(z|x): Proposition 1 is about a stochastic q(z|x) (its Markov chain (3) must be
   ergodic), so the encoder is not made deterministic. Nothing ties q(z|x) to p(z), so training makes it
   "deterministic-ish" (log-variances fall toward the clip LOG_VAR_MIN and the means spread out) and
-  ancestral sampling p(z) p(x|z) is not a valid sampler: use ``markov_chain_samples`` (eq. 3).
+  ancestral sampling p(z) p(x|z) is not a valid sampler: the method declares no ``prior_sampling``
+  capability and evaluation draws samples from the Markov chain of eq. 3 (``VAEModel.markov_chain``).
 
 ``"elbo"``: the ELBO baseline of section 2 / eq. (1) (Kingma & Welling):
     loss = recon + KL                     (alpha and lambda_ are not used; see also method beta_vae)
@@ -25,14 +27,14 @@ selects the loss the ``vae`` player minimises:
       L_IVAE = -lambda D(q_phi(z) || p(z)) + E_{q(z,x)}[log p(x|z)],
   which is the case alpha = 1 (the default), i.e. loss = recon + lambda_ * D. D is
     mmd:         L_MMD(q(z), p(z)) (section 4.1.3, the MMD-VAE criterion L_MMD-VAE), between the batch of
-                 codes z ~ q(z|x) and as many prior draws, ``losses.mmd`` with kernel ``config.mmd_kernel``
-                 (default "rbf": InfoVAE's Gaussian kernel; ``config.mmd_scales`` default (1.0,), one
-                 Gaussian exp(-||z - z'||^2 / (2 d)); ``config.mmd_unbiased`` default False, the
+                 codes z ~ q(z|x) and as many prior draws, ``losses.mmd`` with kernel ``mmd_kernel``
+                 (default "rbf": InfoVAE's Gaussian kernel; ``mmd_scales`` default (1.0,), one
+                 Gaussian exp(-||z - z'||^2 / (2 d)); ``mmd_unbiased`` default False, the
                  V-statistic of the InfoVAE reference code).
     stein:       the Stein surrogate of section 4.1.2, D_hat = -(1/n) sum_i z_i . stop_gradient(phi*(z_i))
                  with phi* the empirical Stein variational direction for the score of N(0, I)
                  (``losses.stein_surrogate(z, lambda z: -z) / n``, RBF kernel, median-heuristic bandwidth
-                 unless ``config.stein_bandwidth`` > 0). Its value is not a divergence; its gradient
+                 unless ``stein_bandwidth`` > 0). Its value is not a divergence; its gradient
                  w.r.t. the encoder's parameters w is the paper's (1/n) sum_i (dz_i/dw)^T (-phi*(z_i)),
                  an estimate of grad_w KL(q(z) || p(z)), so gradient descent moves the codes along phi*
                  (the paper's surrogate z^T stop_gradient(phi*) has the opposite sign). It reaches the
@@ -40,11 +42,12 @@ selects the loss the ``vae`` player minimises:
                  it on the per-example scale of recon, so lambda_ does not depend on the batch size.
     adversarial: the adversarial autoencoder's Jensen-Shannon term (section 4.1.1, Makhzani et al.) with a
                  discriminator MLP T on z: D = non-saturating generator loss -E_q[log sigmoid T(z)]
-                 (``losses.gan_generator_loss``). A second player "discriminator" (its own Adam,
-                 ``config.discriminator_learning_rate``) minimises the cross-entropy
+                 (``losses.gan_generator_loss``). A second player "discriminator" (its own optimizer,
+                 ``config.optim.discriminator``) minimises the cross-entropy
                  -E_p[log sigmoid T(z)] - E_q[log(1 - sigmoid T(z))] (``losses.gan_discriminator_loss``)
-                 with prior draws as "real" and codes z ~ q(z|x) as "fake"; the engine updates the VAE
-                 first, then the discriminator, on the same batch.
+                 with prior draws as "real" and codes z ~ q(z|x) as "fake"; with ``update_mode="sequential"``
+                 the engine updates the VAE first, then the discriminator, on the same batch; with
+                 "simultaneous" both learn from one forward pass.
 
 Metrics (batch means): recon_nll, kl, elbo; ``regularizer`` (the D term's value, 0 for ae/elbo); ``mmd``
 (the batch MMD^2 to the prior, for every variant, as a diagnostic of q(z) vs p(z)); for stein ``stein``
@@ -54,13 +57,14 @@ Metrics (batch means): recon_nll, kl, elbo; ``regularizer`` (the D term's value,
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 
-from mi_vae import losses as L
-from mi_vae import models
-from mi_vae.methods.base import VAEMethod
-from mi_vae.methods.vae import elbo_metrics
+from mi_vae import losses, models
+from mi_vae.errors import ConfigError
+from mi_vae.methods import base
 
 REGULARIZERS = ("ae", "elbo", "mmd", "stein", "adversarial")
 
@@ -70,32 +74,32 @@ def normal_score(z: jax.Array) -> jax.Array:
     return -z
 
 
-class InfoVAE(VAEMethod):
-    """InfoVAE; ``config.regularizer`` in ``REGULARIZERS`` (see the module docstring for each loss).
+@dataclasses.dataclass(frozen=True)
+class InfoVAE:
+    """InfoVAE with one of ``REGULARIZERS`` (see the module docstring for each loss)."""
 
-    Config keys: ``regularizer``; ``alpha`` (default 1) and ``lambda_`` for mmd/stein/adversarial;
-    ``mmd_kernel``, ``mmd_scales``, ``mmd_unbiased`` (mmd, and the ``mmd`` metric);
-    ``stein_bandwidth`` (None or <= 0: median heuristic); ``discriminator.widths`` and
-    ``discriminator_learning_rate`` (adversarial).
-    """
+    model: base.VAEModel
+    regularizer: str
+    alpha: float
+    lambda_: float
+    mmd_kernel: str
+    mmd_scales: tuple[float, ...]
+    mmd_unbiased: bool
+    stein_bandwidth: float | None
+    discriminator: models.MLP | None
+    update: str
 
-    def __init__(self, config, spec):
-        super().__init__(config, spec)
-        self.regularizer = str(config.regularizer)
-        if self.regularizer not in REGULARIZERS:
-            raise ValueError(f"regularizer must be one of {', '.join(REGULARIZERS)}, got {self.regularizer!r}")
-        self.players = ("vae", "discriminator") if self.regularizer == "adversarial" else ("vae",)
-        self.alpha = float(config.get("alpha", 1.0))
-        divergence_variant = self.regularizer in ("mmd", "stein", "adversarial")
-        self.lambda_ = float(config.lambda_) if divergence_variant else float(config.get("lambda_", 0.0))
-        self.mmd_kernel = str(config.get("mmd_kernel", "rbf"))
-        self.mmd_scales = tuple(float(s) for s in config.get("mmd_scales", (1.0,)))
-        self.mmd_unbiased = bool(config.get("mmd_unbiased", False))
-        bandwidth = config.get("stein_bandwidth", None)
-        self.stein_bandwidth = float(bandwidth) if bandwidth is not None and float(bandwidth) > 0 else None
-        if self.regularizer == "adversarial":
-            widths = tuple(config.discriminator.widths)
-            self.discriminator = models.MLP(widths, 1, dtype=self.dtype)
+    default_optim = {"discriminator": {"learning_rate": 1e-4}}  # "a sufficiently small learning rate"
+
+    @property
+    def players(self) -> tuple[str, ...]:
+        return ("vae", "discriminator") if self.regularizer == "adversarial" else ("vae",)
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        caps = base.capabilities(self.model, base.MARKOV_CHAIN)
+        # The unregularised autoencoder's p(z) p(x|z) is not its generative model (Proposition 1).
+        return caps - {base.PRIOR_SAMPLING} if self.regularizer == "ae" else caps
 
     # --- coefficients ---------------------------------------------------------------------
     @property
@@ -111,12 +115,11 @@ class InfoVAE(VAEMethod):
     # --- model ----------------------------------------------------------------------------
     def init(self, rng, x):
         rng_vae, rng_disc = jax.random.split(rng)
-        variables = self.init_vae(rng_vae, x)
-        params = {"vae": variables["params"]}
-        if self.regularizer == "adversarial":
-            z = jnp.zeros((x.shape[0], self.latent_dim), jnp.float32)
-            params["discriminator"] = self.discriminator.init(rng_disc, z)["params"]
-        return {"params": params, "batch_stats": variables.get("batch_stats", {})}
+        nets = {}
+        if self.discriminator is not None:
+            z = jnp.zeros((x.shape[0], self.model.latent_dim), jnp.float32)
+            nets["discriminator"] = self.discriminator.init(rng_disc, z)["params"]
+        return base.init_players(self.model, rng_vae, x, **nets)
 
     def discriminate(self, disc_params, z: jax.Array) -> jax.Array:
         """Discriminator logits T(z), [B] float32 (positive: "prior sample")."""
@@ -125,14 +128,17 @@ class InfoVAE(VAEMethod):
     # --- divergences between q(z) and p(z) -------------------------------------------------
     def batch_mmd(self, z: jax.Array, z_prior: jax.Array) -> jax.Array:
         """MMD^2 between codes and prior draws with the configured kernel (InfoVAE 4.1.3)."""
-        return L.mmd(z, z_prior, kernel=self.mmd_kernel, unbiased=self.mmd_unbiased, scales=self.mmd_scales)
+        return losses.mmd(z, z_prior, kernel=self.mmd_kernel, unbiased=self.mmd_unbiased, scales=self.mmd_scales)
 
     def stein_term(self, z: jax.Array) -> jax.Array:
         """Stein surrogate / n (InfoVAE 4.1.2): d/dz_i = -phi*(z_i) / n; gradient only through z."""
-        return L.stein_surrogate(z, normal_score, bandwidth=self.stein_bandwidth) / z.shape[0]
+        return losses.stein_surrogate(z, normal_score, bandwidth=self.stein_bandwidth) / z.shape[0]
 
     def divergence(self, params, z: jax.Array, z_prior: jax.Array):
-        """(D, metrics) for the configured regulariser, from codes z ~ q(z|x) and prior draws."""
+        """(D, metrics) for the configured regulariser, from codes z ~ q(z|x) and prior draws.
+
+        The adversarial D reads the discriminator through ``stop_gradient`` under the simultaneous update.
+        """
         mmd = self.batch_mmd(z, z_prior)
         if self.regularizer == "mmd":
             return mmd, {"mmd": mmd}
@@ -143,9 +149,12 @@ class InfoVAE(VAEMethod):
             metrics.update(stein=stein, stein_phi_norm=jnp.mean(jnp.linalg.norm(phi, axis=-1)))
             return stein, metrics
         if self.regularizer == "adversarial":
-            logits_fake = self.discriminate(params["discriminator"], z)
-            gen = L.gan_generator_loss(logits_fake)
-            logits_real = self.discriminate(params["discriminator"], z_prior)
+            disc = params["discriminator"]
+            if self.update == "simultaneous":
+                disc = jax.lax.stop_gradient(disc)
+            logits_fake = self.discriminate(disc, z)
+            gen = losses.gan_generator_loss(logits_fake)
+            logits_real = self.discriminate(disc, z_prior)
             metrics.update(gen_loss=gen, disc_accuracy=_accuracy(logits_real, logits_fake))
             return gen, metrics
         return jnp.zeros((), jnp.float32), metrics
@@ -154,13 +163,14 @@ class InfoVAE(VAEMethod):
     def losses(self, params, batch_stats, batch, rng, step):
         rng_z, rng_prior = jax.random.split(rng)
         x = batch["x"]
-        terms, new_stats = self.forward(params, batch_stats, x, rng_z)
+        terms, new_stats = self.model.forward(params, batch_stats, x, rng_z)
         z = terms["z"]
-        z_prior = self.sample_prior(rng_prior, z.shape[0])
+        z_prior = self.model.sample_prior(rng_prior, z.shape[0])
         divergence, div_metrics = self.divergence(params, z, z_prior)
-        metrics = {**elbo_metrics(terms), "regularizer": divergence, **div_metrics,
+        metrics = {**base.elbo_metrics(terms), "regularizer": divergence, **div_metrics,
                    # I_q(x; z) against the batch's aggregate posterior (<= log B), logged for figure 1
-                   "mi_batch": jax.lax.stop_gradient(L.aggregate_posterior_mi(z, terms["mean"], terms["log_var"]))}
+                   "mi_batch": jax.lax.stop_gradient(losses.aggregate_posterior_mi(z, terms["mean"],
+                                                                                   terms["log_var"]))}
         loss = metrics["recon_nll"]
         if self.kl_weight:
             loss = loss + self.kl_weight * metrics["kl"]
@@ -171,34 +181,10 @@ class InfoVAE(VAEMethod):
             # The discriminator sees the codes as data: no gradient into the encoder from its loss.
             logits_real = self.discriminate(params["discriminator"], z_prior)
             logits_fake = self.discriminate(params["discriminator"], jax.lax.stop_gradient(z))
-            disc_loss = L.gan_discriminator_loss(logits_real, logits_fake)
+            disc_loss = losses.gan_discriminator_loss(logits_real, logits_fake)
             out["discriminator"] = (disc_loss, {"disc_loss": disc_loss,
                                                 "disc_accuracy": _accuracy(logits_real, logits_fake)})
         return out, new_stats
-
-    # --- sampling -------------------------------------------------------------------------
-    def markov_chain_samples(self, params, batch_stats, x0: jax.Array, rng: jax.Array, num_steps: int):
-        """The Markov chain of Proposition 1 (eq. 3) from ``x0``: [num_steps + 1, B, ...], x0 first.
-
-        x^(t+1) = mean of p(x | z^(t)),  z^(t) ~ q(z | x^(t)).
-        The paper samples x^(t+1) ~ p(x|z^(t)); here x^(t+1) is the decoder's mean (Bernoulli
-        probabilities / Gaussian mean), which keeps the chain in the data's value range without
-        pixel noise; the encoder's sample z^(t) keeps it stochastic. BatchNorm uses running averages.
-        ``x0`` is float data (uint8 images are mapped to [0, 1] like ``mi_vae.data.to_float``).
-        The sampler for ``regularizer="ae"``, whose p(z) p(x|z) is not a valid generative model; it
-        works for every variant.
-        """
-        x0 = jnp.asarray(x0)
-        x0 = x0.astype(jnp.float32) / 255.0 if x0.dtype == jnp.uint8 else x0.astype(jnp.float32)  # stored images
-
-        def step(x, key):
-            mean, log_var = self.encode(params, batch_stats, x, train=False)
-            z = mean + jnp.exp(0.5 * log_var) * L.sample_normal(key, mean.shape)
-            x_next = self.reconstruction(self.decode(params, batch_stats, z, train=False)).astype(jnp.float32)
-            return x_next, x_next
-
-        _, xs = jax.lax.scan(step, x0, jax.random.split(rng, num_steps))
-        return jnp.concatenate([x0[None], xs], axis=0)
 
 
 def _accuracy(logits_real: jax.Array, logits_fake: jax.Array) -> jax.Array:
@@ -206,4 +192,36 @@ def _accuracy(logits_real: jax.Array, logits_fake: jax.Array) -> jax.Array:
     return 0.5 * (jnp.mean((logits_real > 0).astype(jnp.float32)) + jnp.mean((logits_fake < 0).astype(jnp.float32)))
 
 
-__all__ = ["REGULARIZERS", "InfoVAE", "normal_score"]
+def build(spec: base.DataSpec, *, model, dtype, regularizer: str = "mmd", alpha: float = 1.0,
+          lambda_: float = 1000.0, mmd_kernel: str = "rbf", mmd_scales=(1.0,), mmd_unbiased: bool = False,
+          stein_bandwidth: float = 0.0, update_mode: str = "simultaneous") -> InfoVAE:
+    """InfoVAE; the defaults are the MMD-VAE of the paper's MNIST experiments.
+
+    Args:
+      spec: the data.
+      model: ``config.model``: latent_dim, encoder, decoder, and (adversarial) ``discriminator``
+        (``models.MLP`` fields; default widths 512-512).
+      dtype: compute dtype of the networks.
+      regularizer: one of ``REGULARIZERS``.
+      alpha, lambda_: the InfoVAE weights (loss = recon + (1 - alpha) KL + (alpha + lambda_ - 1) D); unused
+        by "ae" and "elbo".
+      mmd_kernel, mmd_scales, mmd_unbiased: the MMD of the "mmd" regulariser and of the ``mmd`` metric
+        (``losses.mmd``).
+      stein_bandwidth: the Stein kernel's bandwidth; <= 0: the median heuristic.
+      update_mode: "simultaneous" or "sequential" (matters for the adversarial regulariser only).
+    """
+    base.check_model(model, nets=("discriminator",))
+    if regularizer not in REGULARIZERS:
+        raise ConfigError(f"regularizer must be one of {', '.join(REGULARIZERS)}, got {regularizer!r}")
+    discriminator = None
+    if regularizer == "adversarial":
+        fields = {"widths": (512, 512), **base.net_kwargs(model, "discriminator", models.MLP)}
+        discriminator = models.MLP(out=1, dtype=dtype, **fields)
+    return InfoVAE(base.make_model(spec, model, dtype), regularizer, alpha=float(alpha), lambda_=float(lambda_),
+                   mmd_kernel=str(mmd_kernel), mmd_scales=tuple(float(s) for s in mmd_scales),
+                   mmd_unbiased=bool(mmd_unbiased),
+                   stein_bandwidth=float(stein_bandwidth) if stein_bandwidth and stein_bandwidth > 0 else None,
+                   discriminator=discriminator, update=base.check_update(update_mode))
+
+
+__all__ = ["REGULARIZERS", "InfoVAE", "build", "normal_score"]

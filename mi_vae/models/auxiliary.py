@@ -1,8 +1,8 @@
 """Auxiliary networks of the MI methods (Flax Linen).
 
 * ``GaussianPosterior``: x -> (mean, log_var) of a diagonal Gaussian over a latent (sub-)vector.
-  The Mutual Autoencoder's r_omega(z|x) (mutual_autoencoder.txt eq. 9, Algorithm 1) and the VMI
-  thesis's auxiliary Q(z_hat | x) for a Gaussian sub-vector (vmi_vae_thesis.txt eq. 4.13).
+  The Mutual Autoencoder's r_omega(z|x) (the Mutual Autoencoder paper eq. 9, Algorithm 1) and the VMI
+  thesis's auxiliary Q(z_hat | x) for a Gaussian sub-vector (the VMI thesis eq. 4.13).
 * ``CategoricalPosterior``: x -> logits of Q(c | x) over K categories (VMI thesis eq. 4.21).
 * ``CategoricalGaussianEncoder``: x -> (mean, log_var, logits), the joint encoder
   q(z, c | x) = q(z|x) q(c|x) of the VMI thesis section 4.3.2 (eq. 4.16), on any encoder of
@@ -21,7 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mi_vae.models.networks import LOG_VAR_MAX, LOG_VAR_MIN, MLP
+from mi_vae.models.layers import LOG_VAR_MAX, LOG_VAR_MIN, MLP
 
 Dtype = Any
 

@@ -2,7 +2,7 @@
 
 p(x|z) = prod_i Bernoulli(x_i | sigmoid(logit_i(x_<i, z))) over the pixels in raster order (row by
 row, left to right); one channel (binary images such as dynamically binarized (Fashion-)MNIST).
-The InfoVAE paper's strong decoder (infovae.txt, figure 1): with it the ELBO can ignore z.
+The InfoVAE paper's strong decoder (InfoVAE, figure 1): with it the ELBO can ignore z.
 
 Architecture (the gated PixelCNN with a vertical and a horizontal stack, which has no blind spot):
   * vertical stack: convolutions whose output at row r sees input rows <= r (any column within the
@@ -16,10 +16,10 @@ Architecture (the gated PixelCNN with a vertical and a horizontal stack, which h
     V z a learned projection of z added inside the gate (separately for each stack and layer);
   * output head on the horizontal stack: ReLU, 1x1 conv, ReLU, 1x1 conv to the logits.
 
-The decoder is *autoregressive* (class attribute ``autoregressive = True``): it is called as
+The decoder is autoregressive (a ``models.AutoregressiveDecoder``): it is called as
 ``decoder(z, train, x=x)`` with the observed x (teacher forcing) and returns the logits of every
 pixel given the pixels before it. Sampling runs the network once per pixel inside a
-``lax.fori_loop`` (``sample_pixelcnn``); ``VAEMethod.sample_autoregressive`` wires it to a method.
+``lax.fori_loop`` (``sample_pixelcnn``), which the decoder's ``sample`` runs.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from typing import Any, ClassVar
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from mi_vae.models.vae import DecoderFns
 
 Dtype = Any
 
@@ -63,10 +65,13 @@ class PixelCNNDecoder(nn.Module):
     head_channels: int = 128
     dtype: Dtype = jnp.float32
 
-    #: decoders with this attribute are called ``decoder(z, train, x=x)`` (see ``models.VAE.decode``)
-    autoregressive: ClassVar[bool] = True
-    #: ``VAEMethod.decode(z)`` without x draws x by ancestral sampling (not greedy)
+    #: ``VAEModel.decode(z)`` without x draws x by ancestral sampling, not greedily (``models.AutoregressiveDecoder``)
     default_greedy: ClassVar[bool] = False
+
+    @nn.nowrap
+    def sample(self, fns: DecoderFns, z: jax.Array, rng: jax.Array, greedy: bool) -> jax.Array:
+        """Images ``[B, H, W, 1]`` drawn pixel by pixel from p(x|z) (``sample_pixelcnn``)."""
+        return sample_pixelcnn(fns.logits, z, rng, self.out_shape, greedy)
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool = True, x: jax.Array | None = None) -> jax.Array:
@@ -123,12 +128,4 @@ def sample_pixelcnn(logits_fn: Callable[[jax.Array, jax.Array], jax.Array], z: j
     return jax.lax.fori_loop(0, h * w, body, jnp.zeros((b, h, w, c), jnp.float32))
 
 
-def pixelcnn_sampler(decoder: PixelCNNDecoder, logits_fn, step_fn, z, rng, greedy: bool):
-    """The ``sampler`` protocol of autoregressive decoders (see ``VAEMethod.sample_autoregressive``)."""
-    del step_fn
-    return sample_pixelcnn(logits_fn, z, rng, decoder.out_shape, greedy)
-
-
-PixelCNNDecoder.sampler = staticmethod(pixelcnn_sampler)
-
-__all__ = ["PixelCNNDecoder", "pixelcnn_sampler", "sample_pixelcnn"]
+__all__ = ["PixelCNNDecoder", "sample_pixelcnn"]

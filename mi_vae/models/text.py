@@ -1,4 +1,4 @@
-"""Sentence VAE networks (Mutual Autoencoder text experiments, mutual_autoencoder.txt section 7.3).
+"""Sentence VAE networks (Mutual Autoencoder text experiments, the Mutual Autoencoder paper section 7.3).
 
 Data: token ids ``[B, T]`` (stored int32, float32 after ``to_float``; cast back here), each sentence
 ``w_1 .. w_n <eos>`` followed by ``<pad>``; ids ``PAD_ID = 0``, ``BOS_ID = 1``, ``EOS_ID = 2``,
@@ -8,11 +8,11 @@ Data: token ids ``[B, T]`` (stored int32, float32 after ``to_float``; cast back 
 
 * ``BiLSTMEncoder``: embedding, a forward and a backward LSTM over the non-pad tokens (the final
   hidden states of both directions), Gaussian head -> (mean, log_var) of q(z|x).
-* ``LSTMDecoder``: autoregressive (``autoregressive = True``, called ``decoder(z, train, x=x)``).
+* ``LSTMDecoder``: autoregressive (a ``models.AutoregressiveDecoder``, called ``decoder(z, train, x=x)``).
   The LSTM's initial state is tanh(Dense(z)) and z is concatenated to the word embedding at every
   step (the paper's "z fed at every step"); input at step t is x_{t-1} (``<bos>`` at t = 0)
   (teacher forcing). ``initial_carry(z)`` and ``step(carry, token, z)`` expose one step for
-  decoding; ``greedy_decode``/``sample_tokens`` run them in a ``lax.scan``.
+  decoding; ``sample`` runs them in a ``lax.scan`` (``decode_tokens``).
 """
 
 from __future__ import annotations
@@ -24,20 +24,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from mi_vae.models.networks import GaussianHead
+from mi_vae.data.text import BOS_ID, EOS_ID, PAD_ID
+from mi_vae.models.layers import GaussianHead
+from mi_vae.models.vae import DecoderFns
 
 Dtype = Any
-
-PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
-
-
-def token_log_prob(logits: jax.Array, tokens: jax.Array) -> jax.Array:
-    """Per-example sum over non-pad positions of log softmax(logits)[token]: ``[B, T, V], [B, T] -> [B]``."""
-    tokens = tokens.astype(jnp.int32)
-    logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-    picked = jnp.take_along_axis(logp, tokens[..., None], axis=-1)[..., 0]
-    return jnp.sum(jnp.where(tokens != PAD_ID, picked, 0.0), axis=-1)
-
 
 def _after_eos_to_pad(tokens: jax.Array) -> jax.Array:
     """Replace everything after the first ``<eos>`` by ``<pad>`` (decoded sequences)."""
@@ -75,8 +66,7 @@ class LSTMDecoder(nn.Module):
     hidden: int = 256
     dtype: Dtype = jnp.float32
 
-    autoregressive: ClassVar[bool] = True
-    #: ``VAEMethod.decode(z)`` without x decodes greedily
+    #: ``VAEModel.decode(z)`` without x decodes greedily (``models.AutoregressiveDecoder``)
     default_greedy: ClassVar[bool] = True
 
     def setup(self):
@@ -99,6 +89,11 @@ class LSTMDecoder(nn.Module):
         carry, h = self.cell(carry, inp)
         logits = self.readout(h).astype(jnp.float32)
         return carry, logits.at[:, jnp.array([PAD_ID, BOS_ID])].set(-1e9)  # never emitted
+
+    @nn.nowrap
+    def sample(self, fns: DecoderFns, z: jax.Array, rng: jax.Array, greedy: bool) -> jax.Array:
+        """Token ids ``[B, T]`` (float32) drawn word by word from p(x|z) (``decode_tokens``)."""
+        return decode_tokens(fns.initial_carry, fns.step, z, rng, int(self.out_shape[0]), greedy)
 
     def __call__(self, z: jax.Array, train: bool = True, x: jax.Array | None = None) -> jax.Array:
         if x is None:
@@ -134,14 +129,4 @@ def decode_tokens(init_fn: Callable, step_fn: Callable, z: jax.Array, rng: jax.A
     return _after_eos_to_pad(tokens.T).astype(jnp.float32)
 
 
-def lstm_sampler(decoder: LSTMDecoder, logits_fn, step_fn, z, rng, greedy: bool):
-    """The ``sampler`` protocol of autoregressive decoders (see ``VAEMethod.sample_autoregressive``)."""
-    del logits_fn
-    init_fn, one_step = step_fn
-    return decode_tokens(init_fn, one_step, z, rng, int(decoder.out_shape[0]), greedy)
-
-
-LSTMDecoder.sampler = staticmethod(lstm_sampler)
-
-__all__ = ["BOS_ID", "EOS_ID", "PAD_ID", "UNK_ID", "BiLSTMEncoder", "LSTMDecoder", "decode_tokens",
-           "lstm_sampler", "token_log_prob"]
+__all__ = ["BiLSTMEncoder", "LSTMDecoder", "decode_tokens"]

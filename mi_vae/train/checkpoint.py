@@ -26,14 +26,16 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from mi_vae.errors import MiVaeError
+
 log = logging.getLogger(__name__)
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(MiVaeError, ValueError):
     """The checkpoint does not fit the model the config builds."""
 
 
-class NoUsableCheckpointError(RuntimeError):
+class NoUsableCheckpointError(MiVaeError, RuntimeError):
     """Checkpoints exist but none can be read."""
 
 
@@ -71,9 +73,6 @@ class Checkpointer:
         if step in self.manager.all_steps():
             return
         self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
-
-    def wait(self) -> None:
-        self.manager.wait_until_finished()
 
     def close(self) -> None:
         self.manager.wait_until_finished()

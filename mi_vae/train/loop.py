@@ -7,11 +7,9 @@ function of the step, so a resumed run reproduces an uninterrupted one.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
-import tempfile
 import time
 
 import jax
@@ -20,6 +18,8 @@ import ml_collections
 import numpy as np
 
 from mi_vae import data as data_lib
+from mi_vae.errors import ConfigError, MiVaeError
+from mi_vae.io import MetricWriter
 from mi_vae.methods import DataSpec, get_method
 from mi_vae.train.checkpoint import Checkpointer
 from mi_vae.train.state import init_state, make_optimizers
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 DEVICE_DATA_BYTES = 2 << 30
 
 
-class NonFiniteError(RuntimeError):
+class NonFiniteError(MiVaeError, RuntimeError):
     """Too many consecutive non-finite steps."""
 
 
@@ -50,55 +50,6 @@ def num_train_steps(config, num_examples: int) -> int:
     if config.num_epochs > 0:
         return int(config.num_epochs) * (num_examples // config.batch_size)
     return int(config.num_train_steps)
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
-
-    A reader never sees a half-written file, and a crash leaves the previous version intact.
-    """
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def write_json_atomic(path: str, obj) -> None:
-    """``write_text_atomic`` of ``obj`` as indented JSON."""
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str))
-
-
-class MetricWriter:
-    """Appends one JSON object per logged step to WORKDIR/metrics.jsonl (process 0 only).
-
-    After a resume, steps logged past the restored checkpoint appear again; readers keep the last
-    row of each (step, split): see ``read_metrics``.
-    """
-
-    def __init__(self, path: str):
-        self.path = path
-        self.enabled = jax.process_index() == 0
-
-    def write(self, row: dict) -> None:
-        if self.enabled:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(row) + "\n")
-
-
-def read_metrics(path: str, split: str = "train") -> list[dict]:
-    """Rows of metrics.jsonl for ``split``, one per step (the last written), in step order."""
-    rows: dict[int, dict] = {}
-    with open(path) as f:
-        for line in f:
-            row = json.loads(line)
-            if row.get("split") == split:
-                rows[row["step"]] = row
-    return [rows[s] for s in sorted(rows)]
 
 
 class Preemption:
@@ -126,8 +77,8 @@ class Preemption:
 def build(config, dataset, mesh):
     """Method, optimizers, state shardings and a fresh (sharded) state."""
     method = get_method(config, data_spec(dataset))
-    # .get: config.json files written before the key existed still evaluate and resume
-    optimizers = make_optimizers(method, flatten=bool(config.get("flatten_optimizer", False)))
+    optimizers = make_optimizers(method, config.optim, num_train_steps(config, dataset.train_x.shape[0]),
+                                 flatten=bool(config.flatten_optimizer))
     x_example = jnp.asarray(data_lib.to_float(dataset.train_x[: max(1, config.batch_size // mesh.size)]))
 
     def create():
@@ -148,10 +99,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, dataset=None, on_read
     dataset = load_data(config) if dataset is None else dataset
     mesh = make_mesh()
     if config.batch_size % mesh.size:
-        raise ValueError(f"batch_size {config.batch_size} is not divisible by the device count {mesh.size}")
+        raise ConfigError(f"batch_size {config.batch_size} is not divisible by the device count {mesh.size}")
     num_examples = dataset.train_x.shape[0]
     if config.batch_size > num_examples:
-        raise ValueError(f"batch_size {config.batch_size} exceeds the {num_examples} training examples")
+        raise ConfigError(f"batch_size {config.batch_size} exceeds the {num_examples} training examples")
     total_steps = num_train_steps(config, num_examples)
     method, optimizers, state, state_shardings = build(config, dataset, mesh)
 

@@ -13,8 +13,10 @@
 * ``unroll`` steps are unrolled in each scan iteration (``config.scan_unroll``): fewer loop-control
   round trips per step for small models, at a longer compile.
 
-Inside a step, players are updated in the method's order, each by the gradient of its own loss
-w.r.t. its own parameters, seeing the players updated before it. Batch statistics (permutations,
+Inside a step, ``method.update == "sequential"``: players are updated in the method's order, each by
+the gradient of its own loss w.r.t. its own parameters, seeing the players updated before it;
+``"simultaneous"``: one forward and one backward of the sum of the players' losses (the method stops
+gradients across players), all players updated from the same forward. Batch statistics (permutations,
 MMD pairs, BatchNorm) are over the global batch: the batch is a single sharded array and XLA inserts
 the collectives, so results do not depend on the device count. A step whose loss or gradients are
 not finite leaves parameters and optimizer state unchanged and counts itself in ``nonfinite``.
@@ -74,21 +76,38 @@ def make_step(method: Method, optimizers: dict[str, optax.GradientTransformation
         batch_stats = state["batch_stats"]
         ok = jnp.array(True)
         metrics = {}
-        for player in method.players:
-            def loss_fn(p, player=player, batch_stats=batch_stats):
-                out, new_stats = method.losses({**params, player: p}, batch_stats, batch, rng_method, state["step"])
-                loss, player_metrics = out[player]
-                return loss, (player_metrics, new_stats)
 
-            (loss, (player_metrics, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params[player])
+        def apply_update(player, loss, grads, player_metrics):
+            nonlocal ok
             ok = ok & jnp.isfinite(loss) & _all_finite(grads)
             updates, opt_state[player] = optimizers[player].update(grads, opt_state[player], params[player])
             params[player] = optax.apply_updates(params[player], updates)
-            if player == method.batch_stats_player:
-                batch_stats = new_stats
             prefix = "" if player == main_player else f"{player}/"
             metrics.update({f"{prefix}{k}": v for k, v in player_metrics.items()})
             metrics[f"{player}/loss"] = loss
+
+        if method.update == "simultaneous":
+            # One forward and one backward: the sum's gradient w.r.t. each player's parameters is the gradient
+            # of that player's own loss, because the method stops gradients across players.
+            def total_loss(all_params):
+                out, new_stats = method.losses(all_params, batch_stats, batch, rng_method, state["step"])
+                return sum(out[p][0] for p in method.players), (out, new_stats)
+
+            (_, (out, batch_stats)), grads = jax.value_and_grad(total_loss, has_aux=True)(params)
+            for player in method.players:
+                apply_update(player, out[player][0], grads[player], out[player][1])
+        else:
+            for player in method.players:
+                def loss_fn(p, player=player, batch_stats=batch_stats):
+                    out, new_stats = method.losses({**params, player: p}, batch_stats, batch, rng_method,
+                                                   state["step"])
+                    loss, player_metrics = out[player]
+                    return loss, (player_metrics, new_stats)
+
+                (loss, (player_metrics, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(params[player])
+                if player == main_player:  # BatchNorm statistics follow the model's own forward pass
+                    batch_stats = new_stats
+                apply_update(player, loss, grads, player_metrics)
         metrics["loss"] = metrics[f"{main_player}/loss"]
 
         updated = {"params": params, "opt_state": opt_state, "batch_stats": batch_stats}

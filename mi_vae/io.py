@@ -1,0 +1,84 @@
+"""Files a run writes: atomic writes, the JSONL metric log and its reader, the git commit.
+
+Shared by the trainer, evaluation and benchmarks (none of them reaches into another for I/O).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+
+import jax
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    A reader never sees a half-written file, and a crash leaves the previous version intact.
+    """
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def write_json_atomic(path: str, obj) -> None:
+    """``write_text_atomic`` of ``obj`` as indented JSON."""
+    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+class MetricWriter:
+    """Appends one JSON object per logged step to WORKDIR/metrics.jsonl (process 0 only).
+
+    After a resume, steps logged past the restored checkpoint appear again; readers keep the last
+    row of each (step, split): see ``read_metrics``.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.enabled = jax.process_index() == 0
+
+    def write(self, row: dict) -> None:
+        if self.enabled:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+def read_metrics(path: str, split: str = "train") -> list[dict]:
+    """Rows of metrics.jsonl for ``split``, one per step (the last written), in step order."""
+    rows: dict[int, dict] = {}
+    with open(path) as f:
+        for line in f:
+            row = json.loads(line)
+            if row.get("split") == split:
+                rows[row["step"]] = row
+    return [rows[s] for s in sorted(rows)]
+
+
+def git_commit(path: str | None = None) -> str:
+    """``git rev-parse HEAD`` of the repository holding ``path`` (default: this package), + "-dirty"
+    when tracked files differ from HEAD; ``$MI_VAE_COMMIT`` for copies of the tree without .git;
+    "unknown" outside a git checkout or without git."""
+    if os.environ.get("MI_VAE_COMMIT"):
+        return os.environ["MI_VAE_COMMIT"]
+    cwd = path or os.path.dirname(os.path.abspath(__file__))
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                              timeout=10, check=False)
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=cwd, capture_output=True,
+                               timeout=10, check=False).returncode == 1
+        return head.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+__all__ = ["MetricWriter", "git_commit", "read_metrics", "write_json_atomic", "write_text_atomic"]
