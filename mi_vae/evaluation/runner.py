@@ -21,7 +21,10 @@ config without ``eval`` works). Unknown keys raise ValueError naming the valid o
     iwae_batch        100   examples per IWAE call; the call decodes iwae_batch * iwae_chunk codes
     iwae_chunk        50    importance samples per decoder call (bounds memory)
     active_units_eps  0.05  threshold of active_units (InfoMax-VAE eq. 7; Burda et al. 0.01)
-    mi_samples        1000  M, test examples in mi_aggregate (memory M^2 d; estimate <= log M)
+    active_units_samples 20 posterior samples averaged per example in active_units_sampled (the
+                            InfoMax-VAE authors' script)
+    mi_queries        2000  training examples whose code is scored against all N training posteriors
+                            in mi_aggregate (``mi.aggregate_posterior``; ceiling log N)
     mi_critic_steps   -1    Adam steps of the post-hoc DV critic of mi_critic, and of MAE's fresh
                             r(z|x) for mi_achieved; 0 disables both; -1: min(2000, steps trained)
     mi_critic_batch   256   critic batch size
@@ -57,6 +60,7 @@ from mi_vae import data as data_lib
 from mi_vae.config import EVAL_DEFAULTS
 from mi_vae.evaluation import figures as F
 from mi_vae.evaluation import metrics as M
+from mi_vae.evaluation import mi as mi_lib
 from mi_vae.evaluation.report import write_report
 from mi_vae.io import MetricWriter, read_metrics, write_json_atomic
 from mi_vae.methods.base import (
@@ -362,7 +366,9 @@ class Evaluation:
 
         def fn(m, x, key):
             terms, _ = vae.forward(m[0], m[1], x, key, train=False)
-            x_hat = vae.reconstruction(terms["out"]).astype(jnp.float32)
+            # recon_l2 at the posterior mean (VIMAE table II): the code with its Gaussian part at the mean
+            code_at_mean = terms["code"].at[:, : terms["mean"].shape[-1]].set(terms["mean"])
+            x_hat = vae.reconstruction(vae.decode(m[0], m[1], code_at_mean, x=x)).astype(jnp.float32)
             sq = jnp.sum(jnp.square(x - x_hat).reshape(x.shape[0], -1), axis=1)
             return {"log_px": terms["log_px"], "kl": terms["kl"], "sq": sq, "z": terms["z"], "code": terms["code"],
                     "mean": terms["mean"], "log_var": terms["log_var"]}
@@ -411,17 +417,32 @@ class Evaluation:
     def active_units(self) -> dict:
         self._need_codes()
         self.variances = M.latent_variances(self.codes["mean"])
-        return {"active_units": M.active_units(self.codes["mean"], float(self.s.active_units_eps))}
+        eps = float(self.s.active_units_eps)
+        # The InfoMax-VAE authors' count: each example's code is the average of S posterior samples, so a
+        # collapsed unit (mean 0, sigma 1) has variance 1/S across examples and is counted about half the time
+        # when 1/S is near eps; reported beside eq. 7's count to compare with the paper's AU numbers.
+        s = int(self.s.active_units_samples)
+        noise = np.random.default_rng([int(self.s.seed), 3]).standard_normal((s, *self.codes["mean"].shape))
+        sampled = self.codes["mean"] + np.exp(0.5 * self.codes["log_var"]) * noise.mean(axis=0)
+        return {"active_units": M.active_units(self.codes["mean"], eps),
+                "active_units_sampled": M.active_units(sampled, eps)}
 
     def mi_aggregate(self) -> dict:
         self._need_codes()
         _gaussian_posterior(self.method)
-        m = int(min(self.s.mi_samples or self.n, self.n))
-        if m < 2:
-            raise Skip("fewer than 2 test examples")
-        c = self.codes
-        return {"mi_aggregate": M.mi_aggregate(c["z"][:m], c["mean"][:m], c["log_var"][:m]),
-                "mi_aggregate_log_m": math.log(m)}
+        vae = self.vae
+
+        def posterior(m, x, key):
+            mean, log_var = vae.encode(m[0], m[1], x)
+            return {"mean": mean, "log_var": log_var}
+
+        train = self.batched("train_posteriors", posterior, self.prepare(self.dataset.train_x, 5))
+        if len(train["mean"]) < 2:
+            raise Skip("fewer than 2 training examples")
+        result = mi_lib.aggregate_posterior(train["mean"], train["log_var"], num_queries=int(self.s.mi_queries),
+                                            seed=int(self.s.seed))
+        return {"mi_aggregate": result["estimate"], "mi_aggregate_stderr": result["stderr"],
+                "mi_aggregate_ceiling": result["ceiling"]}
 
     def critic_steps(self) -> int:
         steps = int(self.s.mi_critic_steps)
