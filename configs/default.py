@@ -25,7 +25,6 @@ def get_config(arg=None):
     config.batch_size = 64
     config.num_train_steps = arg.steps
     config.num_epochs = arg.epochs
-    config.eval.mi_critic_steps = 500
     if arg.smoke:
         smoke(config)
         config.model.critic.widths = (64, 32)

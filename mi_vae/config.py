@@ -31,10 +31,10 @@ EVAL_DEFAULTS: dict = {
     "active_units_eps": 0.05,
     "active_units_samples": 20,
     "mi_queries": 2000,
-    "mi_critic_steps": -1,
-    "mi_critic_batch": 256,
-    "mi_critic_lr": 1e-4,
-    "mi_critic_widths": (512, 256),
+    "mi_critic_estimator": "critic",
+    "mi_critic_steps": 6000,
+    "mi_critic_examples": 0,
+    "mi_achieved_steps": 2000,
     "probe_labels": 1000,
     "probe_noise": True,
     "mmd_examples": 2000,
@@ -164,7 +164,7 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.num_epochs = 0
     c.log_every_steps = 20
     c.checkpoint_every_steps = 100
-    c.eval.update(iwae_k=8, mi_critic_steps=50, mi_critic_widths=(32,), probe_labels=200, mmd_examples=256)
+    c.eval.update(iwae_k=8, mi_critic_steps=500, mi_achieved_steps=50, probe_labels=200, mmd_examples=256)
     return c
 
 

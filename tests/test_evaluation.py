@@ -108,26 +108,6 @@ def test_iwae_k1_is_the_single_sample_elbo_and_its_expectation():
     assert np.all(elbo < k100) and np.all(k100 <= log_px + 0.05)  # tighter with K, still a bound
 
 
-# ----------------------------------------------------------------------------- MI critic
-
-
-def test_mi_critic_recovers_the_mi_of_a_gaussian_channel():
-    rng = np.random.default_rng(4)
-    x_train = rng.normal(size=(4096, 1)).astype(np.float32)
-    x_eval = rng.normal(size=(2048, 1)).astype(np.float32)
-    sigma2 = 0.25  # z = x + N(0, sigma2): I(x; z) = 0.5 log(1 + 1 / sigma2)
-    true_mi = 0.5 * math.log(1.0 + 1.0 / sigma2)
-
-    def encode(scale, x):
-        return scale * x, jnp.full_like(x, math.log(sigma2))
-
-    kwargs = {"steps": 200, "batch_size": 256, "learning_rate": 3e-3, "widths": (64, 64)}
-    informative = M.mi_critic(jax.random.key(5), encode, jnp.float32(1.0), x_train, x_eval, **kwargs)
-    ignoring = M.mi_critic(jax.random.key(5), encode, jnp.float32(0.0), x_train, x_eval, **kwargs)
-    assert true_mi - 0.25 < informative < true_mi + 0.1, (informative, true_mi)
-    assert abs(ignoring) < 0.1, ignoring
-
-
 # ----------------------------------------------------------------------------- probes and clusters
 
 
@@ -210,7 +190,7 @@ def get_config(arg=None):
     c = infomax_vae.get_config("smoke=True")
     c.num_train_steps = 100
     c.eval = ml_collections.ConfigDict(dict(
-        iwae_k=8, iwae_examples=64, mi_queries=128, mi_critic_steps=20, mi_critic_widths=(32,),
+        iwae_k=8, iwae_examples=64, mi_queries=128, mi_critic_steps=250, mi_achieved_steps=20,
         probe_labels=200, mmd_examples=128, traversal_dims=4, traversal_steps=5))
     return c
 '''
@@ -224,7 +204,8 @@ def test_cli_trains_then_evaluates_and_eval_mode_re_evaluates(tmp_path):
     run_cli(f"--config={config_path}", f"--workdir={workdir}")
     metrics = json.loads((workdir / "eval" / "metrics.json").read_text())
     for key in ("elbo", "recon_nll", "kl", "recon_l2", "iwae_nll", "active_units", "mi_aggregate",
-                "mi_aggregate_stderr", "mi_aggregate_ceiling", "active_units_sampled", "mi_critic", "mmd_prior",
+                "mi_aggregate_stderr", "mi_aggregate_ceiling", "active_units_sampled", "mi_critic",
+                "mi_critic_stderr", "mi_critic_ceiling", "mmd_prior",
                 "logdet_cov_per_dim", "probe_accuracy",
                 "probe_accuracy_gaussian_0.2", "probe_accuracy_gaussian_0.3", "probe_accuracy_gaussian_0.4",
                 "probe_accuracy_mask_0.2", "probe_accuracy_mask_0.5"):

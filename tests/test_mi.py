@@ -54,3 +54,51 @@ def test_aggregate_posterior_agrees_with_numpy_within_its_standard_error():
 def test_aggregate_posterior_bad_input_is_a_clear_value_error(bad, message):
     with pytest.raises(ValueError, match=message):
         mi.aggregate_posterior(**bad)
+
+
+# ----------------------------------------------------------------------------- critic estimators
+
+
+def _gaussians(true_mi, n, d=20, dx=784, seed=0):
+    """x 784-d (a fixed orthonormal embedding of y), z 20-d, I(x; z) = true_mi nats (benchmarks.mi_estimators)."""
+    from benchmarks.mi_estimators import correlated_gaussians
+
+    return correlated_gaussians(true_mi, n, seed=seed, d=d, dx=dx)
+
+
+@pytest.mark.parametrize("name", mi.ESTIMATORS)
+def test_every_estimator_is_finite_and_not_far_above_a_known_answer(name):
+    x, z = _gaussians(2.0, 3000)
+    result = mi.estimate(x, z, estimator=name, steps=600)
+    assert np.isfinite(result["estimate"]) and np.isfinite(result["stderr"]) and result["stderr"] > 0
+    assert result["estimate"] <= 2.0 + 4 * result["stderr"] + 0.1, result  # bounds: not above the truth
+    assert result["estimate"] > 0.5, result  # and they see the dependence
+    assert result["estimator"] == name and result["n_train"] + result["n_valid"] + result["n_test"] == 3000
+
+
+def test_recommended_estimator_reads_independence_near_zero_and_stays_under_its_ceiling():
+    x, _ = _gaussians(1.0, 3000)
+    z = np.random.default_rng(9).standard_normal((3000, 20)).astype(np.float32)  # independent of x
+    result = mi.estimate(x, z, steps=600)
+    assert result["estimator"] == mi.RECOMMENDED
+    # a bound: at or a little below 0 (the held-out pairs punish what the critic overfitted), never above
+    assert -0.25 < result["estimate"] < 3 * result["stderr"], result
+    x, z = _gaussians(4.0, 3000)
+    result = mi.estimate(x, z, steps=600)
+    assert 0.6 * 4.0 < result["estimate"] <= min(4.0 + 4 * result["stderr"], result["ceiling"]), result
+
+
+@pytest.mark.parametrize("x, z, message", [
+    (np.zeros((100, 3)), np.zeros((90, 2)), "same number of pairs"),
+    (np.full((100, 3), np.inf), np.zeros((100, 2)), "non-finite"),
+    (np.zeros((40, 3)), np.zeros((40, 2)), "at least"),
+    (np.zeros((100, 3)), np.zeros((100,)), r"z \[N, d\]"),
+])
+def test_estimate_bad_input_is_a_clear_value_error(x, z, message):
+    with pytest.raises(ValueError, match=message):
+        mi.estimate(x, z)
+
+
+def test_unknown_estimator_is_a_value_error():
+    with pytest.raises(ValueError, match="unknown estimator 'mine'; valid: nwj, dv, js, infonce, smile, critic"):
+        mi.estimate(np.zeros((100, 3)), np.zeros((100, 2)), estimator="mine")

@@ -55,7 +55,7 @@ def write_report(path: str, *, metrics: dict, skipped: dict[str, str], figures: 
       settings: the resolved evaluation settings (config.eval with defaults).
     """
     directory = os.path.dirname(os.path.abspath(path))
-    method, dataset = config.get("method", "?"), config.get("dataset", "?")
+    method, dataset = config.method.name, config.get("dataset", "?")
     title = title or f"Evaluation: {method} on {dataset}"
     lines = [
         f"# {title}",

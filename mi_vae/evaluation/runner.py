@@ -25,11 +25,11 @@ config without ``eval`` works). Unknown keys raise ValueError naming the valid o
                             InfoMax-VAE authors' script)
     mi_queries        2000  training examples whose code is scored against all N training posteriors
                             in mi_aggregate (``mi.aggregate_posterior``; ceiling log N)
-    mi_critic_steps   -1    Adam steps of the post-hoc DV critic of mi_critic, and of MAE's fresh
-                            r(z|x) for mi_achieved; 0 disables both; -1: min(2000, steps trained)
-    mi_critic_batch   256   critic batch size
-    mi_critic_lr      1e-4  critic learning rate (Adam; MINE's)
-    mi_critic_widths  (512, 256)  critic MLP hidden widths
+    mi_critic_estimator critic  the estimator of mi_critic (``mi.ESTIMATORS``; "critic": ``mi.RECOMMENDED``),
+                            on pairs (x_i, z_i ~ q(z|x_i)) of the training split
+    mi_critic_steps   6000  at most this many critic steps (early stopping on held-out pairs); 0 disables
+    mi_critic_examples 0    training pairs given to the estimator (0: all)
+    mi_achieved_steps 2000  Adam steps of MAE's fresh r(z|x) for mi_achieved; 0 disables it
     probe_labels      1000  labelled training examples for the probes (random, seeded)
     probe_noise       True  also the corrupted-input probes (image data only)
     mmd_examples      2000  codes and prior draws in mmd_prior and logdet_cov_per_dim
@@ -57,6 +57,7 @@ import ml_collections
 import numpy as np
 
 from mi_vae import data as data_lib
+from mi_vae import losses as L
 from mi_vae.config import EVAL_DEFAULTS
 from mi_vae.evaluation import figures as F
 from mi_vae.evaluation import metrics as M
@@ -79,10 +80,6 @@ from mi_vae.train.step import make_mesh, replicated
 log = logging.getLogger(__name__)
 
 
-#: the critic and MAE's r never train longer than this by default (mi_critic_steps = -1)
-DEFAULT_CRITIC_STEPS = 2000
-#: the critic trains on at most this many training examples (kept on the device)
-MI_CRITIC_MAX_TRAIN = 60_000
 #: Evaluation draws with XLA's RngBitGenerator ("rbg"): it compiles several times faster than
 #: threefry on CPU (seconds per function); its streams are reproducible for a given backend and
 #: JAX version (training keeps threefry, whose streams do not depend on the device count).
@@ -256,7 +253,8 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
             {"step": step, "split": "eval", **{k: v for k, v in metrics.items() if v is not None}})
         write_report(os.path.join(out_dir, "report.md"), metrics=metrics, skipped=ev.skipped, figures=figures,
                      config=config, step=step, timings=ev.timings,
-                     extra={"test examples evaluated": str(ev.n)}, settings=settings.to_dict(), sections=sections)
+                     extra={"test examples evaluated": str(ev.n), **ev.notes}, settings=settings.to_dict(),
+                     sections=sections)
     log.info("evaluation at step %d in %.1fs: %s", step, ev.timings["total"],
              " ".join(f"{k} {_short(v)}" for k, v in metrics.items()))
     return metrics
@@ -288,6 +286,7 @@ class Evaluation:
         self.key = jax.random.key(int(settings.seed), impl=PRNG_IMPL)
         self.metrics: dict[str, Any] = {}
         self.skipped: dict[str, str] = {}
+        self.notes: dict[str, str] = {}  # how a metric was computed, for the report
         self.timings: dict[str, float] = {}
         n_test = dataset.num_test
         self.n = int(min(settings.num_examples or n_test, n_test))
@@ -444,24 +443,26 @@ class Evaluation:
         return {"mi_aggregate": result["estimate"], "mi_aggregate_stderr": result["stderr"],
                 "mi_aggregate_ceiling": result["ceiling"]}
 
-    def critic_steps(self) -> int:
-        steps = int(self.s.mi_critic_steps)
-        return min(DEFAULT_CRITIC_STEPS, max(self.step, 1)) if steps < 0 else steps
-
     def mi_critic(self) -> dict:
-        self._need_codes()
+        """``mi.estimate`` on the training pairs (x_i, z_i ~ q(z|x_i)); its settings do not depend on the run."""
         _gaussian_posterior(self.method)
-        steps = self.critic_steps()
+        steps = int(self.s.mi_critic_steps)
         if steps == 0:
             raise Skip("config.eval.mi_critic_steps = 0")
         vae = self.vae
-        x_train = self.dataset.train_x[:MI_CRITIC_MAX_TRAIN]
-        value = M.mi_critic(
-            self.rng("mi_critic"), lambda pb, x: vae.encode(pb[0], pb[1], x), (self.params, self.batch_stats),
-            x_train, self.x, steps=steps, batch_size=int(self.s.mi_critic_batch),
-            learning_rate=float(self.s.mi_critic_lr), widths=tuple(self.s.mi_critic_widths),
-            binarize=self.binarize)
-        return {"mi_critic": value}
+
+        def codes(m, x, key):
+            mean, log_var = vae.encode(m[0], m[1], x)
+            return {"z": L.reparameterize(key, mean, log_var)}
+
+        count = int(self.s.mi_critic_examples) or self.dataset.num_train
+        x = self.prepare(self.dataset.train_x[:count], 6)
+        z = self.batched("mi_critic_codes", codes, x)["z"]
+        result = mi_lib.estimate(x, z, estimator=str(self.s.mi_critic_estimator), seed=int(self.s.seed), steps=steps)
+        self.notes["mi_critic"] = (f"estimator {result['estimator']} (mi_vae.evaluation.mi), {result['n_test']} "
+                                   f"held-out pairs, critic trained {result['best_step']} steps")
+        return {"mi_critic": result["estimate"], "mi_critic_stderr": result["stderr"],
+                "mi_critic_ceiling": result["ceiling"]}
 
     def prior_match(self) -> dict:
         self._need_codes()
@@ -530,9 +531,9 @@ class Evaluation:
 
     def mae(self) -> dict:
         _require(self.method, ACHIEVED_MI, "the method has no achieved_mi capability (Mutual Autoencoder only)")
-        steps = self.critic_steps()
+        steps = int(self.s.mi_achieved_steps)
         if steps == 0:
-            raise Skip("config.eval.mi_critic_steps = 0")
+            raise Skip("config.eval.mi_achieved_steps = 0")
         return {"mi_target": float(self.method.mi_target),
                 "mi_achieved": float(self.method.achieved_mi(self.params, self.batch_stats, self.rng("mae"),
                                                              num_steps=steps))}
