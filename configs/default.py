@@ -8,10 +8,10 @@ from mi_vae.config import base_config, method_section, net, parse_arg, smoke
 
 
 def get_config(arg=None):
-    arg = parse_arg(arg, smoke=False, dataset="fashion_mnist", divergence="kl", alpha=20.0, beta=1.0,
+    arg = parse_arg(arg, smoke=False, dataset="fashion_mnist", mi_bound="nwj", alpha=20.0, beta=1.0,
                     net="conv28", decoder_depth=2, latent_dim=10, epochs=0, steps=1000, update_mode="simultaneous")
     config = base_config()
-    config.method = method_section("infomax_vae", alpha=arg.alpha, beta=arg.beta, divergence=arg.divergence,
+    config.method = method_section("infomax_vae", alpha=arg.alpha, beta=arg.beta, mi_bound=arg.mi_bound,
                                    update_mode=arg.update_mode)
     config.dataset = arg.dataset
     config.model.latent_dim = arg.latent_dim

@@ -3,9 +3,13 @@ Variational Autoencoders", 2020, arXiv:1912.13361).
 
 Objective maximised (eq. 5-6), with a critic t(x, z):
     E_q[log p(x|z)] - beta * KL(q(z|x) || p(z)) + alpha * I_hat(x; z)
-    I_hat = E_{q(x,z)}[t(x,z)] - E_{q(x)q(z)}[exp(t(x,z) - 1)]      (divergence="kl": f-dual of KL, eq. 6)
-    I_hat = E_{q(x,z)}[t(x,z)] - log E_{q(x)q(z)}[exp t(x,z)]        (divergence="dv": Donsker-Varadhan)
-Samples of q(x)q(z) pair each x with a z permuted across the (global) batch.
+with I_hat one of the bounds of ``mi_vae.losses`` (``mi_bound``):
+    nwj      E_{q(x,z)}[t] - E_{q(x)q(z)}[exp(t - 1)]      the f-dual of KL, eq. 6 (the paper's; default)
+    dv       E_{q(x,z)}[t] - log E_{q(x)q(z)}[exp t]       Donsker-Varadhan (section IV.B)
+    js       the Jensen-Shannon dual (Deep InfoMax), for encoder and critic; mi_estimate logs NWJ of t + 1
+    smile    DV with the marginal scores clipped to [-5, 5] (Song & Ermon 2020), the critic trained by JS
+    infonce  CPC's InfoNCE over the batch's B x B pairs (<= log B; B^2 critic calls per step)
+Samples of q(x)q(z) pair each x with a z permuted across the (global) batch (all other z for infonce).
 
 Players:
     vae:    -(recon - beta * KL + alpha * I_hat)   (the critic's parameters held fixed)
@@ -25,7 +29,8 @@ from mi_vae import losses, models
 from mi_vae.errors import ConfigError
 from mi_vae.methods import base
 
-MI_BOUNDS = {"kl": losses.nwj_bound, "dv": losses.donsker_varadhan_bound}
+MI_BOUNDS = ("nwj", "dv", "js", "smile", "infonce")
+SMILE_CLIP = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +39,7 @@ class InfoMaxVAE:
     critic: models.Critic
     alpha: float
     beta: float
-    divergence: str
+    mi_bound: str
     update: str
 
     players = ("vae", "critic")
@@ -43,10 +48,6 @@ class InfoMaxVAE:
     @property
     def capabilities(self) -> frozenset[str]:
         return base.capabilities(self.model)
-
-    @property
-    def mi_bound(self):
-        return MI_BOUNDS[self.divergence]
 
     def init(self, rng, x):
         rng_vae, rng_critic = jax.random.split(rng)
@@ -60,21 +61,41 @@ class InfoMaxVAE:
                                    jnp.concatenate([z, z_marginal]))
         return jnp.split(scores, 2)
 
+    def bound(self, critic_params, x, z, rng):
+        """(the VAE's objective I_hat, the critic's objective, the MI estimate in nats) of ``mi_bound``."""
+        if self.mi_bound == "infonce":
+            b = x.shape[0]  # scores[i, j] = t(x_i, z_j): every x against every code of the batch
+            scores = self.critic.apply({"params": critic_params}, jnp.repeat(x, b, axis=0), jnp.tile(z, (b, 1)))
+            value = losses.infonce_bound(scores.reshape(b, b))
+            return value, value, value
+        t_joint, t_marginal = self.critic_scores(critic_params, x, z, rng)
+        if self.mi_bound == "nwj":
+            value = losses.nwj_bound(t_joint, t_marginal)
+            return value, value, value
+        if self.mi_bound == "dv":
+            value = losses.donsker_varadhan_bound(t_joint, t_marginal)
+            return value, value, value
+        js = losses.js_bound(t_joint, t_marginal)
+        if self.mi_bound == "js":
+            return js, js, losses.nwj_bound(t_joint + 1.0, t_marginal + 1.0)
+        smile = losses.smile_bound(t_joint, t_marginal, clip=SMILE_CLIP)
+        return smile, js, smile
+
     def losses(self, params, batch_stats, batch, rng, step):
         rng_z, rng_perm = jax.random.split(rng)
         x = batch["x"]
         terms, new_stats = self.model.forward(params, batch_stats, x, rng_z)
         # The VAE's bound sees the critic as fixed; the critic sees the codes as data.
         critic_fixed = jax.lax.stop_gradient(params["critic"]) if self.update == "simultaneous" else params["critic"]
-        mi = self.mi_bound(*self.critic_scores(critic_fixed, x, terms["z"], rng_perm))
-        metrics = {**base.elbo_metrics(terms), "mi_estimate": mi}
+        mi, _, mi_estimate = self.bound(critic_fixed, x, terms["z"], rng_perm)
+        metrics = {**base.elbo_metrics(terms), "mi_estimate": mi_estimate}
         vae_loss = metrics["recon_nll"] + self.beta * metrics["kl"] - self.alpha * mi
-        critic_loss = -self.mi_bound(*self.critic_scores(params["critic"], x, jax.lax.stop_gradient(terms["z"]),
-                                                         rng_perm))
-        return {"vae": (vae_loss, metrics), "critic": (critic_loss, {"mi_estimate": -critic_loss})}, new_stats
+        _, critic_objective, critic_estimate = self.bound(params["critic"], x, jax.lax.stop_gradient(terms["z"]),
+                                                          rng_perm)
+        return {"vae": (vae_loss, metrics), "critic": (-critic_objective, {"mi_estimate": critic_estimate})}, new_stats
 
 
-def build(spec: base.DataSpec, *, model, dtype, alpha: float = 20.0, beta: float = 1.0, divergence: str = "kl",
+def build(spec: base.DataSpec, *, model, dtype, alpha: float = 20.0, beta: float = 1.0, mi_bound: str = "nwj",
           update_mode: str = "simultaneous") -> InfoMaxVAE:
     """InfoMax-VAE with the paper's Fashion-MNIST coefficients as defaults.
 
@@ -85,15 +106,16 @@ def build(spec: base.DataSpec, *, model, dtype, alpha: float = 20.0, beta: float
       dtype: compute dtype of the networks.
       alpha: weight of the MI estimate I_hat (eq. 5).
       beta: weight of KL(q(z|x) || p(z)).
-      divergence: "kl" (the f-dual bound of eq. 6, NWJ) or "dv" (Donsker-Varadhan).
+      mi_bound: one of ``MI_BOUNDS``: "nwj" (the f-dual bound of eq. 6, the paper's), "dv", "js", "smile",
+        "infonce" (see the module docstring).
       update_mode: "simultaneous" (the authors' code) or "sequential".
     """
     base.check_model(model, nets=("critic",))
-    if divergence not in MI_BOUNDS:
-        raise ConfigError(f"divergence must be one of {', '.join(sorted(MI_BOUNDS))}, got {divergence!r}")
+    if mi_bound not in MI_BOUNDS:
+        raise ConfigError(f"mi_bound must be one of {', '.join(MI_BOUNDS)}, got {mi_bound!r}")
     critic = models.Critic(dtype=dtype, **base.net_kwargs(model, "critic", models.Critic))
     return InfoMaxVAE(base.make_model(spec, model, dtype), critic, alpha=float(alpha), beta=float(beta),
-                      divergence=divergence, update=base.check_update(update_mode))
+                      mi_bound=mi_bound, update=base.check_update(update_mode))
 
 
 __all__ = ["MI_BOUNDS", "InfoMaxVAE", "build"]
