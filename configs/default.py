@@ -4,7 +4,7 @@ It is configs/infomax_vae.py with 1000 steps (arguments as there); for the paper
 ``configs/infomax_vae.py:epochs=100``.
 """
 
-from mi_vae.config import base_config, method_section, net, parse_arg, smoke
+from mi_vae.config import base_config, method_section, net, optim_section, parse_arg, smoke
 
 
 def get_config(arg=None):
@@ -21,7 +21,7 @@ def get_config(arg=None):
         config.model.decoder = net("conv28")
     else:
         config.model.decoder.widths = (512,) * arg.decoder_depth
-    config.optim = {"vae": {"learning_rate": 1e-3}, "critic": {"learning_rate": 1e-5}}
+    config.optim = optim_section(vae={"learning_rate": 1e-3}, critic={"learning_rate": 1e-5})
     config.batch_size = 64
     config.num_train_steps = arg.steps
     config.num_epochs = arg.epochs

@@ -9,7 +9,7 @@ updates VAE and critic from one forward), smoke.
 python -m mi_vae.main --config=configs/infomax_vae.py --workdir=runs/infomax
 """
 
-from mi_vae.config import base_config, method_section, net, parse_arg, smoke
+from mi_vae.config import base_config, method_section, net, optim_section, parse_arg, smoke
 
 STEPS = 20000
 
@@ -27,7 +27,7 @@ def get_config(arg=None):
         config.model.decoder = net("conv28")
     else:
         config.model.decoder.widths = (512,) * arg.decoder_depth
-    config.optim = {"vae": {"learning_rate": 1e-3}, "critic": {"learning_rate": 1e-5}}
+    config.optim = optim_section(vae={"learning_rate": 1e-3}, critic={"learning_rate": 1e-5})
     config.batch_size = 64
     config.num_train_steps = arg.steps
     config.num_epochs = arg.epochs

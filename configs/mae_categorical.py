@@ -11,7 +11,7 @@ iw (Appendix C resampling encoder with k samples; the paper uses k = 5), smoke.
 python -m mi_vae.main --config=configs/mae_categorical.py:M=1.5 --workdir=runs/mae_cat_m15
 """
 
-from mi_vae.config import base_config, method_section, net, parse_arg, smoke
+from mi_vae.config import base_config, method_section, net, optim_section, parse_arg, smoke
 
 
 def get_config(arg=None):
@@ -24,7 +24,7 @@ def get_config(arg=None):
     config.model.encoder = net("mlp", widths=())  # one normal per category
     config.model.decoder = net("mlp", widths=(64, 64))
     config.model.r = net("mlp", widths=(64,))
-    config.optim = {"vae": {"learning_rate": 1e-3}, "r": {"learning_rate": 1e-3}}
+    config.optim = optim_section(vae={"learning_rate": 1e-3}, r={"learning_rate": 1e-3})
     config.batch_size = 256
     config.num_train_steps = arg.steps
     config.log_every_steps = 100

@@ -9,7 +9,7 @@ I(x; z) = M nats. Arguments: M (target MI, nats), C (penalty constant; the paper
 python -m mi_vae.main --config=configs/mae_splitting_normal.py:M=1.0 --workdir=runs/mae_normal_m1
 """
 
-from mi_vae.config import base_config, method_section, net, parse_arg, smoke
+from mi_vae.config import base_config, method_section, net, optim_section, parse_arg, smoke
 
 
 def get_config(arg=None):
@@ -23,7 +23,7 @@ def get_config(arg=None):
     config.model.encoder = net("mlp", widths=(64, 64))
     config.model.decoder = net("mlp", widths=(64, 64))
     config.model.r = net("mlp", widths=(64, 64))
-    config.optim = {"vae": {"learning_rate": 1e-3}, "r": {"learning_rate": 1e-3}}
+    config.optim = optim_section(vae={"learning_rate": 1e-3}, r={"learning_rate": 1e-3})
     config.batch_size = 256
     config.num_train_steps = arg.steps
     config.log_every_steps = 100

@@ -13,7 +13,7 @@ Arguments: M, C, latent_dim, steps, hidden (LSTM units, 256), embed (word embedd
 python -m mi_vae.main --config=configs/mae_text.py:M=10 --workdir=runs/mae_text_m10
 """
 
-from mi_vae.config import base_config, method_section, net, parse_arg, smoke
+from mi_vae.config import base_config, method_section, net, optim_section, parse_arg, smoke
 from mi_vae.data.text import VOCAB_SIZE
 
 
@@ -28,7 +28,7 @@ def get_config(arg=None):
     config.model.encoder = net("bilstm", **sizes)
     config.model.decoder = net("lstm", **sizes)
     config.model.r = net("bilstm", **sizes)
-    config.optim = {"vae": {"learning_rate": 1e-3}, "r": {"learning_rate": 1e-3}}
+    config.optim = optim_section(vae={"learning_rate": 1e-3}, r={"learning_rate": 1e-3})
     config.batch_size = 64
     config.num_train_steps = arg.steps
     config.log_every_steps = 100

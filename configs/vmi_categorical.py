@@ -11,7 +11,7 @@ use MLPs), net=conv28|mlp, steps, smoke.
 python -m mi_vae.main --config=configs/vmi_categorical.py:lambda_=1.0 --workdir=runs/vmi_cat
 """
 
-from mi_vae.config import base_config, method_section, net, parse_arg, smoke
+from mi_vae.config import base_config, method_section, net, optim_section, parse_arg, smoke
 
 
 def get_config(arg=None):
@@ -32,7 +32,7 @@ def get_config(arg=None):
     else:
         config.model.encoder.widths = (256, 256)
         config.model.decoder.widths = (256, 256)
-    config.optim = {"vae": {"learning_rate": 1e-3}, "q": {"learning_rate": 1e-3}}
+    config.optim = optim_section(vae={"learning_rate": 1e-3}, q={"learning_rate": 1e-3})
     config.batch_size = 64
     config.num_train_steps = arg.steps
     config.num_epochs = arg.epochs

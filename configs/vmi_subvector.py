@@ -9,7 +9,7 @@ Fashion-MNIST. Arguments: lambda_ (MI weight), mi_dims, dataset, net=conv28|mlp,
 python -m mi_vae.main --config=configs/vmi_subvector.py:lambda_=0.01 --workdir=runs/vmi_sub
 """
 
-from mi_vae.config import base_config, method_section, net, parse_arg, smoke
+from mi_vae.config import base_config, method_section, net, optim_section, parse_arg, smoke
 
 
 def get_config(arg=None):
@@ -23,7 +23,7 @@ def get_config(arg=None):
     if arg.net == "conv28":
         config.model.encoder = net("conv28")
         config.model.decoder = net("conv28")
-    config.optim = {"vae": {"learning_rate": 1e-3}, "q": {"learning_rate": 1e-3}}
+    config.optim = optim_section(vae={"learning_rate": 1e-3}, q={"learning_rate": 1e-3})
     config.batch_size = 64
     config.num_train_steps = arg.steps
     config.num_epochs = arg.epochs

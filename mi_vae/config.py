@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from mi_vae.errors import ConfigError
+from mi_vae.errors import ConfigError, check_keys
 
 #: Evaluation settings (config.eval): keys and defaults; definitions in mi_vae/evaluation/runner.py.
 EVAL_DEFAULTS: dict = {
@@ -31,9 +31,9 @@ EVAL_DEFAULTS: dict = {
     "active_units_eps": 0.05,
     "active_units_samples": 20,
     "mi_queries": 2000,
+    "train_examples": 60_000,
     "mi_critic_estimator": "critic",
     "mi_critic_steps": 6000,
-    "mi_critic_examples": 0,
     "mi_achieved_steps": 2000,
     "probe_labels": 1000,
     "probe_noise": True,
@@ -107,6 +107,15 @@ def method_section(name: str, **coefficients) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict({"name": name, **defaults, **coefficients})
 
 
+def optim_section(**players) -> ml_collections.ConfigDict:
+    """``config.optim``: for each player ``{**OPTIM_DEFAULTS, **settings}``, so every setting shows in config.json
+    and can be overridden (``--config.optim.vae.schedule=cosine``); a player left out gets the method's
+    ``default_optim`` over ``OPTIM_DEFAULTS``."""
+    for player, settings in players.items():
+        check_keys(f"config.optim.{player}", settings, OPTIM_DEFAULTS)
+    return ml_collections.ConfigDict({player: {**OPTIM_DEFAULTS, **settings} for player, settings in players.items()})
+
+
 def net(name: str, **fields) -> ml_collections.ConfigDict:
     """An encoder/decoder section: the registered ``name`` and the module's fields."""
     return ml_collections.ConfigDict({"name": name, **fields})
@@ -134,7 +143,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.compute_dtype = "float32"  # float32 | bfloat16; params and losses stay float32
 
     # Optimisation
-    c.optim = ml_collections.ConfigDict({"vae": {"learning_rate": 1e-3}})
+    c.optim = optim_section(vae={"learning_rate": 1e-3})
     c.batch_size = 64  # global batch, split over all devices
     c.num_train_steps = 1000
     c.num_epochs = 0  # > 0 overrides num_train_steps with epochs * (train examples // batch_size)
@@ -254,7 +263,8 @@ def infovae_setting(c, regularizer: str, *, dataset: str, latent_dim: int, lambd
         raise ConfigError(f"net must be conv28 or mlp, got {net_name!r}")
     if regularizer == "adversarial":
         c.model.discriminator = ml_collections.ConfigDict({"widths": (512, 512)})
-        c.optim.discriminator = {"learning_rate": 1e-4}  # "a sufficiently small learning rate"
+        # "a sufficiently small learning rate" for the discriminator
+        c.optim = optim_section(vae={"learning_rate": 1e-3}, discriminator={"learning_rate": 1e-4})
     c.batch_size = 100
     c.num_train_steps = steps
     c.num_epochs = epochs

@@ -15,8 +15,10 @@ from conftest import run_cli
 from scipy import stats
 
 from mi_vae import losses as L
+from mi_vae.errors import ConfigError
 from mi_vae.evaluation import eval_settings, evaluate
 from mi_vae.evaluation import metrics as M
+from mi_vae.train.checkpoint import NoUsableCheckpointError
 
 # ----------------------------------------------------------------------------- latent statistics
 
@@ -166,7 +168,11 @@ def test_eval_settings_defaults_overrides_and_unknown_keys():
     config.eval = ml_collections.ConfigDict({"iwae_k": 5000})
     assert eval_settings(config).iwae_k == 5000 and eval_settings(config).active_units_eps == 0.05
     config.eval.iwae_kk = 1
-    with pytest.raises(ValueError, match="unknown config.eval key 'iwae_kk'"):
+    with pytest.raises(ConfigError, match="unknown config.eval key 'iwae_kk'"):
+        eval_settings(config)
+    del config.eval["iwae_kk"]
+    config.eval.mi_critic_estimator = "mine"
+    with pytest.raises(ConfigError, match="mi_critic_estimator must be one of nwj, dv, js, infonce, smile, critic"):
         eval_settings(config)
 
 
@@ -175,7 +181,7 @@ def test_evaluate_without_a_checkpoint_says_train_first(tmp_path):
 
     config = vae.get_config("smoke=True")
     config.dataset = "digits"
-    with pytest.raises(ValueError, match=r"no checkpoint in .*checkpoints: train first"):
+    with pytest.raises(NoUsableCheckpointError, match=r"no checkpoint in .*checkpoints: train first"):
         evaluate(config, str(tmp_path))
 
 

@@ -10,12 +10,13 @@ from importlib import import_module
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 import pytest
 from conftest import REPO, run_cli
 
-from mi_vae.config import method_section
+from mi_vae.config import OPTIM_DEFAULTS, method_section
 from mi_vae.data import load_dataset, to_float
 from mi_vae.errors import ConfigError
 from mi_vae.io import read_metrics
@@ -91,6 +92,8 @@ def test_every_config_builds_its_method(name):
     variables = jax.eval_shape(method.init, jax.random.key(0), jnp.zeros((2, *dataset.example_shape)))
     assert set(variables["params"]) == set(method.players)
     assert set(make_optimizers(method, config.optim)) == set(method.players)
+    for player, settings in config.optim.items():  # every optimiser setting is in the config, so overridable
+        assert set(settings) == set(OPTIM_DEFAULTS), (player, settings)
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -109,6 +112,13 @@ def test_unknown_coefficient_and_model_key_are_config_errors():
         method_section("vae", alpha=1.0)
     config.model.critic = {"widths": (8,)}
     with pytest.raises(ConfigError, match="unknown config.model setting 'critic'; valid: decoder, encoder"):
+        get_method(config, DataSpec((28, 28, 1), "bernoulli"))
+
+
+def test_a_config_from_before_the_sections_is_one_config_error():
+    config = import_module("configs.vae").get_config("smoke=True").to_dict()
+    config = ml_collections.ConfigDict({**config, "method": "vae"})  # how earlier config.json files stored it
+    with pytest.raises(ConfigError, match="layout before config sections"):
         get_method(config, DataSpec((28, 28, 1), "bernoulli"))
 
 

@@ -9,7 +9,7 @@ Only process 0 writes; every process computes (on its first local device, with a
 the replicated parameters), so multi-host runs evaluate identically.
 
 Settings are read from ``config.eval`` (a ConfigDict; absent keys take ``EVAL_DEFAULTS``, and a
-config without ``eval`` works). Unknown keys raise ValueError naming the valid ones.
+config without ``eval`` works). Unknown keys and values raise ConfigError naming the valid ones.
 
     seed              0     PRNG seed of the evaluation (samples, critic, probes' subsets, noise)
     num_examples      0     test examples for every metric (0: the whole test split, i.e. after
@@ -28,7 +28,7 @@ config without ``eval`` works). Unknown keys raise ValueError naming the valid o
     mi_critic_estimator critic  the estimator of mi_critic (``mi.ESTIMATORS``; "critic": ``mi.RECOMMENDED``),
                             on pairs (x_i, z_i ~ q(z|x_i)) of the training split
     mi_critic_steps   6000  at most this many critic steps (early stopping on held-out pairs); 0 disables
-    mi_critic_examples 0    training pairs given to the estimator (0: all)
+    train_examples    60000 training examples encoded for mi_aggregate and mi_critic (0: all)
     mi_achieved_steps 2000  Adam steps of MAE's fresh r(z|x) for mi_achieved; 0 disables it
     probe_labels      1000  labelled training examples for the probes (random, seeded)
     probe_noise       True  also the corrupted-input probes (image data only)
@@ -59,6 +59,7 @@ import numpy as np
 from mi_vae import data as data_lib
 from mi_vae import losses as L
 from mi_vae.config import EVAL_DEFAULTS
+from mi_vae.errors import ConfigError
 from mi_vae.evaluation import figures as F
 from mi_vae.evaluation import metrics as M
 from mi_vae.evaluation import mi as mi_lib
@@ -73,7 +74,7 @@ from mi_vae.methods.base import (
     PRIOR_DENSITY,
     PRIOR_SAMPLING,
 )
-from mi_vae.train.checkpoint import Checkpointer
+from mi_vae.train.checkpoint import Checkpointer, NoUsableCheckpointError
 from mi_vae.train.loop import build, load_data
 from mi_vae.train.step import make_mesh, replicated
 
@@ -94,12 +95,16 @@ class Skip(Exception):
 
 
 def eval_settings(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """``EVAL_DEFAULTS`` overridden by ``config.eval``; unknown keys raise ValueError."""
+    """``EVAL_DEFAULTS`` overridden by ``config.eval``; unknown keys or estimators raise ConfigError."""
     given = config.get("eval", None) or {}
     given = given.to_dict() if isinstance(given, ml_collections.ConfigDict) else dict(given)
     unknown = sorted(set(given) - set(EVAL_DEFAULTS))
     if unknown:
-        raise ValueError(f"unknown config.eval key {unknown[0]!r}; valid: {', '.join(sorted(EVAL_DEFAULTS))}")
+        raise ConfigError(f"unknown config.eval key {unknown[0]!r}; valid: {', '.join(sorted(EVAL_DEFAULTS))}")
+    estimator = given.get("mi_critic_estimator", EVAL_DEFAULTS["mi_critic_estimator"])
+    if estimator not in (*mi_lib.ESTIMATORS, "critic"):
+        raise ConfigError(f"config.eval.mi_critic_estimator must be one of {', '.join(mi_lib.ESTIMATORS)}, critic; "
+                          f"got {estimator!r}")
     return ml_collections.ConfigDict({**EVAL_DEFAULTS, **given})
 
 
@@ -111,10 +116,10 @@ def checkpoint_dir(workdir: str) -> str:
 
 
 def require_checkpoint(workdir: str) -> str:
-    """WORKDIR/checkpoints if it holds a saved step, else ValueError("no checkpoint in ...: train first")."""
+    """WORKDIR/checkpoints if it holds a saved step, else NoUsableCheckpointError("no checkpoint in ...")."""
     directory = checkpoint_dir(workdir)
     if not os.path.isdir(directory) or not any(name.isdigit() for name in os.listdir(directory)):
-        raise ValueError(f"no checkpoint in {directory}: train first")
+        raise NoUsableCheckpointError(f"no checkpoint in {directory}: train first")
     return directory
 
 
@@ -137,7 +142,7 @@ def restore(config, workdir: str, dataset):
     finally:
         checkpointer.close()
     if restored is None:
-        raise ValueError(f"no checkpoint in {directory}: train first")
+        raise NoUsableCheckpointError(f"no checkpoint in {directory}: train first")
     log.info("evaluating checkpoint step %d of %s", step, directory)
     return method, restored
 
@@ -199,7 +204,7 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
       config: the run's ConfigDict (None: read WORKDIR/config.json).
       workdir: the run's work directory.
       method, state: the trained method and its train state; when either is None both are built
-        from ``config`` and the newest checkpoint of WORKDIR/checkpoints is restored (ValueError
+        from ``config`` and the newest checkpoint of WORKDIR/checkpoints is restored (NoUsableCheckpointError
         "no checkpoint in ...: train first" if there is none).
       dataset: the run's ``ArrayDataset`` (None: ``mi_vae.train.loop.load_data(config)``).
 
@@ -435,13 +440,17 @@ class Evaluation:
             mean, log_var = vae.encode(m[0], m[1], x)
             return {"mean": mean, "log_var": log_var}
 
-        train = self.batched("train_posteriors", posterior, self.prepare(self.dataset.train_x, 5))
+        train = self.batched("train_posteriors", posterior, self.prepare(self.train_x(), 5))
         if len(train["mean"]) < 2:
             raise Skip("fewer than 2 training examples")
         result = mi_lib.aggregate_posterior(train["mean"], train["log_var"], num_queries=int(self.s.mi_queries),
                                             seed=int(self.s.seed))
         return {"mi_aggregate": result["estimate"], "mi_aggregate_stderr": result["stderr"],
                 "mi_aggregate_ceiling": result["ceiling"]}
+
+    def train_x(self) -> np.ndarray:
+        """The first ``train_examples`` training examples (stored form), the pairs of mi_aggregate and mi_critic."""
+        return self.dataset.train_x[: int(self.s.train_examples) or None]
 
     def mi_critic(self) -> dict:
         """``mi.estimate`` on the training pairs (x_i, z_i ~ q(z|x_i)); its settings do not depend on the run."""
@@ -455,9 +464,12 @@ class Evaluation:
             mean, log_var = vae.encode(m[0], m[1], x)
             return {"z": L.reparameterize(key, mean, log_var)}
 
-        count = int(self.s.mi_critic_examples) or self.dataset.num_train
-        x = self.prepare(self.dataset.train_x[:count], 6)
+        x = self.prepare(self.train_x(), 6)
+        if len(x) < 100:
+            raise Skip(f"{len(x)} training pairs: too few for the critic's train/validation/test split")
         z = self.batched("mi_critic_codes", codes, x)["z"]
+        if not np.all(np.isfinite(z)):
+            raise Skip("the encoder gives non-finite codes")
         result = mi_lib.estimate(x, z, estimator=str(self.s.mi_critic_estimator), seed=int(self.s.seed), steps=steps)
         self.notes["mi_critic"] = (f"estimator {result['estimator']} (mi_vae.evaluation.mi), {result['n_test']} "
                                    f"held-out pairs, critic trained {result['best_step']} steps")

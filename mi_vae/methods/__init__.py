@@ -43,7 +43,7 @@ def method_module(name: str):
     try:
         module = importlib.import_module(path)
     except ModuleNotFoundError as err:
-        if err.name is None or not path.startswith(err.name):  # a missing import inside the module: a bug
+        if err.name is None or not (path == err.name or path.startswith(err.name + ".")):  # a bug inside it
             raise
         raise UnknownMethodError(f"method module {path!r} not found ({err}); valid names: "
                                  f"{', '.join(sorted(METHODS))}") from None
@@ -74,6 +74,9 @@ def coefficients(build, section: dict) -> dict:
 
 def get_method(config: ml_collections.ConfigDict, spec: DataSpec) -> Method:
     """The method of ``config.method`` built for data described by ``spec``."""
+    if isinstance(config.method, str):
+        raise ConfigError(f"config.method is {config.method!r}, the layout before config sections: this config (or "
+                          "config.json) comes from an older mi_vae; rebuild it from configs/ (method.name=...)")
     section = config.method.to_dict() if isinstance(config.method, ml_collections.ConfigDict) else dict(config.method)
     build = method_module(section["name"]).build
     model = config.model.to_dict() if isinstance(config.model, ml_collections.ConfigDict) else dict(config.model)

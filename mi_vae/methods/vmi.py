@@ -81,7 +81,7 @@ class VMI:
     @property
     def capabilities(self) -> frozenset[str]:
         if self.categorical:  # the decoder's code is [z, c]: q(z|x) alone is not the posterior of the code
-            return frozenset({base.PRIOR_SAMPLING, base.PRIOR_DENSITY, base.CATEGORICAL_CODE})
+            return base.capabilities(self.model, base.CATEGORICAL_CODE) - {base.GAUSSIAN_POSTERIOR}
         return base.capabilities(self.model)
 
     @property
