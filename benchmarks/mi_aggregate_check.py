@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=5000, help="queries of the numpy computation")
     args = parser.parse_args()
 
-    from mi_vae.config import EVAL_DEFAULTS
+    from mi_vae.config import evals_section
     from mi_vae.data import to_float
     from mi_vae.evaluation import mi
     from mi_vae.evaluation.runner import restore
@@ -66,7 +66,7 @@ def main() -> None:
         means.append(np.asarray(m))
         log_vars.append(np.asarray(lv))
     mean, log_var = np.concatenate(means), np.concatenate(log_vars)
-    library = mi.aggregate_posterior(mean, log_var, num_queries=EVAL_DEFAULTS["mi_queries"], seed=0)
+    library = mi.aggregate_posterior(mean, log_var, num_queries=evals_section("mi").mi.queries, seed=0)
     rng = np.random.default_rng(12345)
     queries = rng.choice(len(mean), min(args.queries, len(mean)), replace=False)
     value, stderr = numpy_aggregate(mean, log_var, queries, rng)

@@ -29,8 +29,8 @@ def get_config(arg=None):
                              decoder_depth=2, steps=arg.steps, epochs=arg.epochs, binarize=True, smoke_run=arg.smoke)
     config.model.decoder = net("pixelcnn", channels=arg.channels, num_layers=arg.layers, kernel_size=arg.kernel,
                                head_channels=2 * arg.channels)
-    config.eval.iwae_k = 20  # each IWAE sample is a full teacher-forced PixelCNN pass
+    config.evals.iwae.k = 20  # each IWAE sample is a full teacher-forced PixelCNN pass
     if arg.smoke:
         config.model.decoder.update(channels=8, num_layers=2, kernel_size=3, head_channels=16)
-        config.eval.iwae_k = 4
+        config.evals.iwae.k = 4
     return config

@@ -32,8 +32,8 @@ def get_config(arg=None):
     config.batch_size = 64
     config.num_train_steps = arg.steps
     config.log_every_steps = 100
-    config.eval.iwae_k = 20
-    config.eval.mi_critic_steps = 0  # the critic is an MLP on flattened x: not meaningful on token ids
+    config.evals.iwae.k = 20
+    config.evals.mi.critic_steps = 0  # the critic is an MLP on flattened x: not meaningful on token ids
     if arg.smoke:
         smoke(config)
         small = {"vocab_size": VOCAB_SIZE, "embed_dim": 16, "hidden": 32}
@@ -43,5 +43,5 @@ def get_config(arg=None):
         config.model.r = net("bilstm", **small)
         config.method.mi_batch_size = 16
         config.optim.vae.learning_rate = 3e-3
-        config.eval.mi_critic_steps = 0
+        config.evals.mi.critic_steps = 0
     return config

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reruns the experiments behind RESULTS.md and regenerates its tables from each run's eval/metrics.json.
 #   launch/reproduce.sh [RUNS_DIR] [SECTION ...]
-#   sections: infomax infovae vimae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_subvector pixelcnn text
+#   sections: bounds infomax infovae vimae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_subvector pixelcnn text
 #   (default: all)
 #   JOBS=N runs N trainings at once (default 1; on one GPU: JOBS=16 XLA_PYTHON_CLIENT_MEM_FRACTION=0.045).
 #   Shorter runs, for a CPU: SEEDS="0" (default "0 1 2"), IM_EPOCHS=5 (InfoMax grid, default 10),
@@ -24,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-runs/reproduce}; shift || true
-sections=${*:-infomax infovae vimae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_subvector pixelcnn text}
+sections=${*:-bounds infomax infovae vimae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_subvector pixelcnn text}
 export PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export RUNS=$runs
 JOBS=${JOBS:-1}
@@ -66,6 +66,11 @@ for section in $sections; do
           --config.seed=$seed
         run "infomax_infomax-d${d}_s${seed}" "configs/infomax_vae.py:net=mlp,decoder_depth=$d" "${common[@]}" \
           --config.seed=$seed
+      done; done ;;
+    bounds)  # InfoMax-VAE's five MI bounds at the default config (1000 steps, batch 64); table:
+      # python -m benchmarks.mi_bounds table RUNS --step-times <python -m benchmarks.mi_bounds time --out FILE>
+      for seed in $SEEDS; do for b in nwj dv js infonce smile; do
+        run "bound_${b}_s${seed}" "configs/default.py:mi_bound=$b" --config.seed=$seed --evals=elbo,mi
       done; done ;;
     infovae)  # InfoVAE figure 3 / table 1: five objectives at latent 10 and 40 (conv28 nets, 10 epochs)
       for seed in $SEEDS; do for z in 10 40; do for r in elbo mmd stein adversarial ae; do

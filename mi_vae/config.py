@@ -8,7 +8,8 @@ Sections (see docs/design.md):
 - ``model``: ``latent_dim``, ``encoder`` and ``decoder`` sections (``name`` + the module's fields), and the
   other nets a method reads (``critic``, ``discriminator``, ``r``, ``q``);
 - ``optim``: one optax chain per player, ``{player: {setting: value}}`` over ``OPTIM_DEFAULTS``;
-- ``eval``: evaluation settings (``EVAL_DEFAULTS``).
+- ``eval``: the evaluation data (``EVAL_DEFAULTS``); ``evals``: the evaluators and their settings
+  (``evals_section``).
 
 ``smoke=True`` shrinks model and data so a run takes seconds on a CPU.
 """
@@ -19,31 +20,10 @@ import ml_collections
 
 from mi_vae.errors import ConfigError, check_keys
 
-#: Evaluation settings (config.eval): keys and defaults; definitions in mi_vae/evaluation/runner.py.
-EVAL_DEFAULTS: dict = {
-    "seed": 0,
-    "num_examples": 0,
-    "batch_size": 500,
-    "iwae_k": 100,
-    "iwae_examples": 1000,
-    "iwae_batch": 100,
-    "iwae_chunk": 50,
-    "active_units_eps": 0.05,
-    "active_units_samples": 20,
-    "mi_queries": 2000,
-    "train_examples": 60_000,
-    "mi_critic_estimator": "critic",
-    "mi_critic_steps": 6000,
-    "mi_achieved_steps": 2000,
-    "probe_labels": 1000,
-    "probe_noise": True,
-    "mmd_examples": 2000,
-    "figures": True,
-    "figure_columns": 8,
-    "traversal_dims": 8,
-    "traversal_range": 3.0,
-    "traversal_steps": 7,
-}
+#: ``config.eval``: the evaluation data every evaluator shares (``mi_vae.evaluation.evaluators.common``):
+#: PRNG seed; test examples (0: all); examples per encoder/decoder call; training examples encoded for
+#: the MI evaluators (0: all). Each evaluator's own settings are in ``config.evals.<name>`` (``evals_section``).
+EVAL_DEFAULTS: dict = {"seed": 0, "num_examples": 0, "batch_size": 500, "train_examples": 60_000}
 
 #: One player's optimiser (``config.optim.<player>``): Adam(W) with a learning-rate schedule.
 #: schedule: "constant" | "cosine" (decay to 0 over the run) | "warmup_cosine" (linear warm-up over
@@ -107,6 +87,39 @@ def method_section(name: str, **coefficients) -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict({"name": name, **defaults, **coefficients})
 
 
+def evals_section(*names: str, **settings: dict) -> ml_collections.ConfigDict:
+    """``config.evals``: ``{name: {setting: value}}`` for the evaluators ``names`` (default: all, in
+    ``mi_vae.evaluation.evaluators.EVALUATORS``), each setting filled from the evaluator's signature and
+    updated by ``settings[name]``, so each shows in config.json and can be overridden from the command line
+    (``--config.evals.iwae.k=5000``). An unknown evaluator or setting is a ``ConfigError`` naming the valid ones."""
+    from mi_vae.evaluation.evaluators.common import EVALUATORS, evaluator_defaults
+
+    names = names or EVALUATORS
+    for name in (*names, *settings):
+        evaluator_defaults(name)  # ConfigError for an unknown evaluator
+    extra = sorted(set(settings) - set(names))
+    if extra:
+        raise ConfigError(f"settings for evaluator {extra[0]!r}, which is not selected; selected: {', '.join(names)}")
+    section = {}
+    for name in names:
+        defaults = evaluator_defaults(name)
+        check_keys(f"config.evals.{name}", settings.get(name, {}), defaults)
+        section[name] = {**defaults, **settings.get(name, {})}
+    return ml_collections.ConfigDict(section)
+
+
+def select_evals(config: ml_collections.ConfigDict, names) -> ml_collections.ConfigDict:
+    """A copy of ``config`` whose ``config.evals`` keeps only the evaluators ``names`` (their settings kept);
+    a name not in ``config.evals`` is a ``ConfigError`` naming those that are."""
+    names = list(names)
+    unknown = [n for n in names if n not in config.evals]
+    if unknown:
+        raise ConfigError(f"evaluator {unknown[0]!r} is not in config.evals; there: {', '.join(config.evals.keys())}")
+    out = ml_collections.ConfigDict(config.to_dict())
+    out.evals = ml_collections.ConfigDict({n: config.evals[n].to_dict() for n in names})
+    return out
+
+
 def optim_section(**players) -> ml_collections.ConfigDict:
     """``config.optim``: for each player ``{**OPTIM_DEFAULTS, **settings}``, so every setting shows in config.json
     and can be overridden (``--config.optim.vae.schedule=cosine``); a player left out gets the method's
@@ -158,7 +171,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.checkpoint_every_steps = 1000
     c.keep_checkpoints = 3
     c.run_eval = True  # evaluate the final model after training
-    c.eval = ml_collections.ConfigDict(EVAL_DEFAULTS)
+    c.eval = ml_collections.ConfigDict(EVAL_DEFAULTS)  # the evaluation data
+    c.evals = evals_section()  # the evaluators and their settings
     return c
 
 
@@ -173,7 +187,10 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.num_epochs = 0
     c.log_every_steps = 20
     c.checkpoint_every_steps = 100
-    c.eval.update(iwae_k=8, mi_critic_steps=500, mi_achieved_steps=50, probe_labels=200, mmd_examples=256)
+    for name, settings in {"iwae": {"k": 8}, "mi": {"critic_steps": 500}, "achieved_mi": {"steps": 50},
+                           "probe": {"labels": 200}, "prior_match": {"examples": 256}}.items():
+        if name in c.evals:
+            c.evals[name].update(settings)
     return c
 
 

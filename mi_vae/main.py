@@ -27,6 +27,8 @@ flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and eva
 flags.DEFINE_enum("mode", "train", ["train", "eval"],
                   "train: train (resuming from WORKDIR if it has checkpoints), then evaluate if config.run_eval; "
                   "eval: evaluate the latest checkpoint of WORKDIR.")
+flags.DEFINE_list("evals", None, "Run only these evaluators of config.evals (comma-separated names, e.g. "
+                  "elbo,mi); default: all of config.evals.")
 flags.DEFINE_bool("distributed", os.environ.get("MI_VAE_DISTRIBUTED", "") == "1",
                   "Multi-process run (several hosts/GPU nodes or a TPU pod): call jax.distributed.initialize(). "
                   "Also set by MI_VAE_DISTRIBUTED=1. Without the three flags below JAX detects SLURM, TPU pods "
@@ -93,7 +95,12 @@ def main(argv) -> None:
         jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
                                    num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
     try:
-        run(FLAGS.config, FLAGS.workdir, FLAGS.mode)
+        config = FLAGS.config
+        if FLAGS.evals:
+            from mi_vae.config import select_evals
+
+            config = select_evals(config, FLAGS.evals)
+        run(config, FLAGS.workdir, FLAGS.mode)
     except MiVaeError as err:
         if FLAGS.debug:
             raise

@@ -15,9 +15,11 @@ from conftest import run_cli
 from scipy import stats
 
 from mi_vae import losses as L
+from mi_vae.config import EVAL_DEFAULTS, evals_section
 from mi_vae.errors import ConfigError
-from mi_vae.evaluation import eval_settings, evaluate
+from mi_vae.evaluation import evaluate
 from mi_vae.evaluation import metrics as M
+from mi_vae.evaluation.evaluators import EVALUATORS, data_settings, from_config
 from mi_vae.train.checkpoint import NoUsableCheckpointError
 
 # ----------------------------------------------------------------------------- latent statistics
@@ -162,18 +164,52 @@ def test_categorical_code_information_tells_the_two_empty_codes_apart():
 # ----------------------------------------------------------------------------- settings and errors
 
 
-def test_eval_settings_defaults_overrides_and_unknown_keys():
-    config = ml_collections.ConfigDict({"method": "vae"})
-    assert eval_settings(config).iwae_k == 100
-    config.eval = ml_collections.ConfigDict({"iwae_k": 5000})
-    assert eval_settings(config).iwae_k == 5000 and eval_settings(config).active_units_eps == 0.05
-    config.eval.iwae_kk = 1
-    with pytest.raises(ConfigError, match="unknown config.eval key 'iwae_kk'"):
-        eval_settings(config)
-    del config.eval["iwae_kk"]
-    config.eval.mi_critic_estimator = "mine"
-    with pytest.raises(ConfigError, match="mi_critic_estimator must be one of nwj, dv, js, infonce, smile, critic"):
-        eval_settings(config)
+def test_evals_section_defaults_overrides_and_unknown_names():
+    section = evals_section()
+    assert tuple(section.keys()) == tuple(sorted(EVALUATORS)) and section.iwae.k == 100
+    section = evals_section("elbo", "iwae", iwae={"k": 5000})
+    assert set(section.keys()) == {"elbo", "iwae"} and section.iwae.k == 5000 and section.iwae.chunk == 50
+    with pytest.raises(ConfigError, match="unknown config.evals.iwae setting 'kk'; valid: batch, chunk, examples, k"):
+        evals_section(iwae={"kk": 1})
+    with pytest.raises(ConfigError, match="unknown evaluator 'iwea' in config.evals; valid: elbo, iwae"):
+        evals_section("iwea")
+    with pytest.raises(ConfigError, match="settings for evaluator 'mi', which is not selected"):
+        evals_section("elbo", mi={"queries": 10})
+
+
+def test_select_evals_keeps_the_named_evaluators_and_their_settings():
+    from configs import default
+    from mi_vae.config import select_evals
+
+    config = default.get_config()
+    config.evals.mi.critic_steps = 7
+    chosen = select_evals(config, ["elbo", "mi"])
+    assert set(chosen.evals.keys()) == {"elbo", "mi"} and chosen.evals.mi.critic_steps == 7
+    assert set(config.evals.keys()) == set(EVALUATORS)  # the original is unchanged
+    with pytest.raises(ConfigError, match="evaluator 'iwea' is not in config.evals"):
+        select_evals(config, ["iwea"])
+
+
+def test_data_settings_name_the_valid_keys_and_where_evaluator_settings_went():
+    config = ml_collections.ConfigDict({"eval": {"seed": 3}})
+    assert data_settings(config) == {**EVAL_DEFAULTS, "seed": 3}
+    config.eval.iwae_k = 5000  # a round-1 key
+    with pytest.raises(ConfigError, match=r"unknown config.eval key 'iwae_k'; valid: .*config.evals.<name>"):
+        data_settings(config)
+
+
+def test_bad_estimator_is_a_config_error_naming_the_valid_ones():
+    from configs import vae
+
+    config = vae.get_config("smoke=True")
+    config.dataset = "digits"
+    config.evals = evals_section("mi", mi={"estimator": "mine"})
+    with pytest.raises(ConfigError, match="mi.estimator must be one of nwj, dv, js, infonce, smile, critic"):
+        from_config(config, _FakeMethod(), None)
+
+
+class _FakeMethod:
+    capabilities = frozenset()
 
 
 def test_evaluate_without_a_checkpoint_says_train_first(tmp_path):
@@ -188,16 +224,16 @@ def test_evaluate_without_a_checkpoint_says_train_first(tmp_path):
 # ----------------------------------------------------------------------------- end to end
 
 SMALL_EVAL_CONFIG = '''
-import ml_collections
 from configs import infomax_vae
+from mi_vae.config import evals_section
 
 
 def get_config(arg=None):
     c = infomax_vae.get_config("smoke=True")
     c.num_train_steps = 100
-    c.eval = ml_collections.ConfigDict(dict(
-        iwae_k=8, iwae_examples=64, mi_queries=128, mi_critic_steps=250, mi_achieved_steps=20,
-        probe_labels=200, mmd_examples=128, traversal_dims=4, traversal_steps=5))
+    c.evals = evals_section(iwae={"k": 8, "examples": 64}, mi={"queries": 128, "critic_steps": 250},
+                            achieved_mi={"steps": 20}, probe={"labels": 200}, prior_match={"examples": 128},
+                            figures={"traversal_dims": 4, "traversal_steps": 5})
     return c
 '''
 
@@ -237,3 +273,60 @@ def test_cli_trains_then_evaluates_and_eval_mode_re_evaluates(tmp_path):
     assert again.keys() == metrics.keys()
     for key in ("elbo", "iwae_nll", "active_units", "probe_accuracy"):  # same checkpoint, same seed
         np.testing.assert_allclose(again[key], metrics[key], rtol=1e-4, err_msg=key)
+
+
+# ----------------------------------------------------------------------------- evaluators
+
+
+def _trained(tmp_path, name: str, **overrides):
+    from conftest import smoke_config
+
+    from mi_vae.train.loop import train
+
+    config = smoke_config(name, dataset="digits", num_train_steps=20, checkpoint_every_steps=20, **overrides)
+    method, state, dataset, _ = train(config, str(tmp_path / name))
+    return config, method, state, dataset
+
+
+def test_evaluators_share_one_test_encoding_and_yield_named_values(tmp_path):
+    from mi_vae.evaluation.evaluators import EvalData, Skipped, active_units, elbo, prior_match
+
+    _, method, state, dataset = _trained(tmp_path, "vae")
+    data = EvalData(method, dataset, num_examples=100)
+    passes = []
+    original = data.batched
+
+    def counting(name, *args, **kwargs):
+        passes.append(name)
+        return original(name, *args, **kwargs)
+
+    data.batched = counting
+    state = {"params": state["params"], "batch_stats": state["batch_stats"], "step": 20}
+    out = {}
+    for evaluator in (elbo.Evaluator(method, data), active_units.Evaluator(method, data, eps=0.01),
+                      prior_match.Evaluator(method, data, examples=50)):
+        out.update(evaluator.run(state))
+    assert passes.count("test_pass") == 1, passes
+    assert {"elbo", "recon_nll", "kl", "recon_l2", "active_units", "active_units_sampled", "mmd_prior",
+            "logdet_cov_per_dim"} == set(out)
+    assert out["elbo"] == pytest.approx(-out["recon_nll"] - out["kl"], rel=1e-5)
+    assert not any(isinstance(v, Skipped) for v in out.values())
+    # a new state is a new encoding (memoised per state, never stale)
+    moved = dict(state, params=jax.tree.map(lambda a: a * 1.0, state["params"]))
+    dict(elbo.Evaluator(method, data).run(moved))
+    assert passes.count("test_pass") == 2
+
+
+@pytest.mark.slow
+def test_config_evals_selects_and_inapplicable_evaluators_are_skipped_with_reasons(tmp_path):
+    """VMI's categorical code: no Gaussian q(z|x) as the decoder code, so iwae and mi are skipped with the
+    missing capability named; clusters runs; only the selected evaluators run."""
+    config, method, state, dataset = _trained(tmp_path, "vmi_categorical")
+    config.evals = evals_section("elbo", "iwae", "mi", "clusters", iwae={"k": 4})
+    metrics = evaluate(config, str(tmp_path / "vmi_categorical"), method=method, state=state, dataset=dataset)
+    assert {"elbo", "code_mi", "cluster_accuracy"} <= set(metrics)
+    assert not {"iwae_nll", "mi_aggregate", "probe_accuracy", "active_units"} & set(metrics)
+    report = (tmp_path / "vmi_categorical" / "eval" / "report.md").read_text()
+    assert "- `iwae`: needs the method capabilities gaussian_posterior" in report
+    assert "- `mi`: needs the method capabilities gaussian_posterior" in report
+    assert not list((tmp_path / "vmi_categorical" / "eval").glob("*.png"))  # figures not selected

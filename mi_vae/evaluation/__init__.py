@@ -1,15 +1,17 @@
-"""Evaluation of a trained run: metrics, figures and the report (the WORKDIR/eval/ contract).
+"""Evaluation of a trained run: evaluators, MI estimators, figures and the report (the WORKDIR/eval/ contract).
 
-``evaluate(config, workdir, method=None, state=None, dataset=None) -> dict`` computes every
-metric that applies to the run and writes WORKDIR/eval/metrics.json, WORKDIR/eval/*.png,
-WORKDIR/eval/report.md and one {"step", "split": "eval", ...} row of WORKDIR/metrics.jsonl.
-Settings come from ``config.eval`` (see ``runner.EVAL_DEFAULTS`` for keys and defaults).
+``evaluate(config, workdir, method=None, state=None, dataset=None) -> dict`` runs the evaluators of
+``config.evals`` (``evaluators``: one module per metric family) and writes WORKDIR/eval/metrics.json,
+WORKDIR/eval/*.png, WORKDIR/eval/report.md and one {"step", "split": "eval", ...} row of
+WORKDIR/metrics.jsonl.
 
-``metrics`` holds the metric definitions as pure functions of arrays; ``figures`` draws PNGs
-from arrays; ``report`` writes the Markdown page.
+``mi`` estimates mutual information from paired samples (critic bounds, the aggregate-posterior
+bound); ``metrics`` holds the other metric definitions as pure functions of arrays; ``figures``
+draws PNGs from arrays; ``report`` writes the Markdown page.
 """
 
-from mi_vae.evaluation import figures, metrics, report
-from mi_vae.evaluation.runner import EVAL_DEFAULTS, Skip, eval_settings, evaluate, restore
+from mi_vae.evaluation import figures, metrics, mi, report
+from mi_vae.evaluation.evaluators import Skip
+from mi_vae.evaluation.runner import evaluate, restore
 
-__all__ = ["EVAL_DEFAULTS", "Skip", "eval_settings", "evaluate", "figures", "metrics", "report", "restore"]
+__all__ = ["Skip", "evaluate", "figures", "metrics", "mi", "report", "restore"]

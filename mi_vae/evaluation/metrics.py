@@ -2,7 +2,7 @@
 
 Every function states its exact definition. They take plain arrays so that each can be checked
 against an independent reference on a case with a known answer (tests/test_evaluation.py); the
-runner (``mi_vae.evaluation.runner``) feeds them a trained method's encoder and decoder outputs.
+evaluators (``mi_vae.evaluation.evaluators``) feed them a trained method's encoder and decoder outputs.
 
 Conventions: log-densities and MI in nats; "per example" means summed over the example's event
 axes (pixels, channels) and then averaged over the N evaluated examples; variances and
@@ -34,8 +34,9 @@ DEFINITIONS: dict[str, str] = {
     "recon_l2": "mean_i sum_pixels (x_i - x_hat_i)^2, x_hat_i the decoder's point estimate (Bernoulli "
                 "probabilities / Gaussian mean) at the posterior mean E_q[z|x_i] (VIMAE table II)",
     "active_units": "#{d : Var_i(E_q[z_d|x_i]) >= eps} (InfoMax-VAE eq. 7; Burda et al. use eps = 0.01)",
-    "active_units_sampled": "#{d : Var_i(mean of S samples z ~ q(z|x_i))_d >= eps}, S = active_units_samples "
-                            "(the InfoMax-VAE authors' script; a collapsed unit counts about half the time)",
+    "active_units_sampled": "#{d : Var_i(mean of S samples z ~ q(z|x_i))_d >= eps}, S = "
+                            "config.evals.active_units.samples (the InfoMax-VAE authors' script; a collapsed unit "
+                            "counts about half the time)",
     "mi_aggregate": "I_q(x; z) >= mean_i log q(z_i|x_i) / ((1/N) sum_j q(z_i|x_j)), z_i ~ q(z|x_i), queries i "
                     "from the training split scored against all N training posteriors (estimator "
                     "aggregate_posterior, InfoVAE app. B.2; nats)",
@@ -46,6 +47,7 @@ DEFINITIONS: dict[str, str] = {
     "mi_critic_stderr": "standard error of mi_critic over its held-out pairs, the critic fixed (nats)",
     "mi_critic_ceiling": "the most mi_critic's estimator can read on its held-out pairs (InfoNCE: log K)",
     "iwae_nll": "-mean_i log (1/K) sum_k p(x_i|z_k) p(z_k) / q(z_k|x_i), z_k ~ q(z|x_i) (nats)",
+    "iwae_nll_stderr": "standard error of iwae_nll over its test examples (nats)",
     "iwae_k": "K, the importance samples of iwae_nll",
     "probe_accuracy": "test accuracy of logistic regression on latent means, fit on labelled training "
                       "examples (VIMAE section V.B)",
@@ -234,7 +236,7 @@ def probe_accuracy(train_codes: ArrayLike, train_labels: ArrayLike, test_codes: 
 
     scikit-learn ``make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000,
     random_state=seed))`` (multinomial, L2, C = 1); standardising makes the probe indifferent to
-    the scale of the code. The runner passes latent means of ``probe_labels`` random training
+    the scale of the code. The probe evaluator passes latent means of ``labels`` random training
     examples and of the test examples. A stand-in for the semi-supervised M1+TSVM of VIMAE
     section V.B (and the classifier on learnt features of InfoMax-VAE table IV).
     """
