@@ -119,6 +119,7 @@ def record(name: str, framework: str, args, **values) -> dict:
     rec.update(name=name, framework=framework, commit=git_commit())
     if framework == "jax":
         rec.update(xla_flags=os.environ.get("XLA_FLAGS") or None, scan_unroll=getattr(args, "scan_unroll", 1),
+                   conv_impl=getattr(args, "conv_impl", "auto"),
                    flatten_optimizer=bool(getattr(args, "flatten_optimizer", False)))
     rec.update(values)
     rec["smoke"] = bool(args.smoke)
@@ -266,10 +267,11 @@ def measure_engine(engine: Engine, min_time: float, deadline: float, warmup_call
     }
 
 
-def infomax_config(batch: int, scan_unroll: int = 1, flatten_optimizer: bool = False):
+def infomax_config(batch: int, scan_unroll: int = 1, flatten_optimizer: bool = False, conv_impl: str = "auto"):
     from configs import infomax_vae
 
     config = infomax_vae.get_config()  # conv28, z=10, alpha=20, beta=1, critic 1000-400-100, lr 1e-3 / 1e-5
+    config.model.conv_impl = conv_impl
     config.batch_size = batch
     config.scan_unroll = scan_unroll
     config.flatten_optimizer = bool(flatten_optimizer)
@@ -312,7 +314,7 @@ def infomax_engine(args, batch, smoke_batch, smoke_steps) -> tuple[Engine, str]:
     else:
         train_x, data = fashion_mnist(args)
         k = train_x.shape[0] // batch  # one epoch per call
-    config = infomax_config(batch, args.scan_unroll, args.flatten_optimizer)
+    config = infomax_config(batch, args.scan_unroll, args.flatten_optimizer, args.conv_impl)
     return Engine(config, array_dataset("fashion_mnist", train_x, 10), k), data
 
 
@@ -386,7 +388,7 @@ def _hundred_epochs_train(args, emit, deadline, epochs, batch, max_examples):
     start = time.perf_counter()
     train_x, data = fashion_mnist(args, max_examples=max_examples)
     dataset = array_dataset("fashion_mnist", train_x, 10)
-    config = infomax_config(batch, args.scan_unroll, args.flatten_optimizer)
+    config = infomax_config(batch, args.scan_unroll, args.flatten_optimizer, args.conv_impl)
     steps_per_epoch = train_x.shape[0] // batch
     total_steps = epochs * steps_per_epoch
     config.num_epochs = epochs
@@ -437,7 +439,7 @@ def _hundred_epochs_raw(args, emit, deadline, epochs, batch, max_examples):
     start = time.perf_counter()
     train_x, data = fashion_mnist(args, max_examples=max_examples)
     steps_per_epoch = train_x.shape[0] // batch
-    config = infomax_config(batch, args.scan_unroll, args.flatten_optimizer)
+    config = infomax_config(batch, args.scan_unroll, args.flatten_optimizer, args.conv_impl)
     engine = Engine(config, array_dataset("fashion_mnist", train_x, 10), steps_per_epoch)
     epoch_times, metrics = [], {}
     for _ in range(epochs):
@@ -498,6 +500,7 @@ def run_in_child(suite: str, args, emitter: Emitter, deadline: float, hard_deadl
         cmd += ["--min-time", str(args.min_time)]
     if args.torch_threads:
         cmd += ["--torch-threads", str(args.torch_threads)]
+    cmd += ["--conv-impl", args.conv_impl]
     if args.scan_unroll != 1:
         cmd += ["--scan-unroll", str(args.scan_unroll)]
     if args.flatten_optimizer:
@@ -571,6 +574,8 @@ def parse_args(argv=None):
                         help="config.scan_unroll for the InfoMax-VAE suites (see benchmarks/engine_variants.py)")
     parser.add_argument("--flatten-optimizer", type=int, choices=(0, 1), default=0,
                         help="config.flatten_optimizer for the mi_vae suites (Adam on one vector per player)")
+    parser.add_argument("--conv-impl", default="auto", choices=("auto", "xla", "im2col"),
+                        help="config.model.conv_impl for the mi_vae suites (auto: im2col on the CPU)")
     parser.add_argument("--budget-s", type=float, default=0.0,
                         help="wall-clock budget of the whole run (0: 540 s, smoke 120 s)")
     parser.add_argument("--isolate", dest="isolate", action="store_true", default=None,

@@ -152,6 +152,7 @@ def base_config() -> ml_collections.ConfigDict:
         "latent_dim": 10,
         "encoder": net("mlp", widths=(512, 512)),
         "decoder": net("mlp", widths=(512, 512)),
+        "conv_impl": "auto",  # auto (im2col on the CPU, XLA's convolution on GPU/TPU) | xla | im2col
     })
     c.compute_dtype = "float32"  # float32 | bfloat16; params and losses stay float32
 

@@ -136,7 +136,7 @@ def test_base_config_keys():
     for key in ("method", "model", "optim", "dataset", "batch_size", "num_train_steps", "checkpoint_every_steps",
                 "log_every_steps", "seed", "compute_dtype"):
         assert key in config
-    assert config.method.name == "vae" and set(config.model) == {"latent_dim", "encoder", "decoder"}
+    assert config.method.name == "vae" and set(config.model) == {"latent_dim", "encoder", "decoder", "conv_impl"}
 
 
 def test_masked_tail_and_unrolled_scan_train_the_same_parameters(tmp_path):

@@ -111,7 +111,7 @@ def test_unknown_coefficient_and_model_key_are_config_errors():
     with pytest.raises(ConfigError, match="unknown coefficient 'alpha' of method 'vae'; valid: beta"):
         method_section("vae", alpha=1.0)
     config.model.critic = {"widths": (8,)}
-    with pytest.raises(ConfigError, match="unknown config.model setting 'critic'; valid: decoder, encoder"):
+    with pytest.raises(ConfigError, match="unknown config.model setting 'critic'; valid: conv_impl, decoder, encoder"):
         get_method(config, DataSpec((28, 28, 1), "bernoulli"))
 
 

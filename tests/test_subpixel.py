@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from mi_vae.models.conv import ConvTranspose
 from mi_vae.models.layers import SubPixelConvTranspose, conv_transpose
 from mi_vae.models.networks import Conv28Decoder, DCGAN64Decoder
 
@@ -19,10 +20,10 @@ CASES = [(4, 2, 1, 7, 3, 5), (4, 2, 1, 1, 4, 2), (4, 2, 1, 8, 2, 3), (3, 2, 1, 5
          (2, 3, 0, 4, 2, 3), (4, 2, 0, 3, 2, 2), (4, 2, 4, 6, 2, 2)]
 
 
-def _pair(k, s, p, c_out, dtype=jnp.float32, separate_phases=False):
+def _pair(k, s, p, c_out, dtype=jnp.float32, separate_phases=False, impl="auto"):
     kw = dict(features=c_out, kernel_size=(k, k), strides=(s, s), padding=[(k - 1 - p, k - 1 - p)] * 2,
               dtype=dtype, precision=HIGHEST)
-    return nn.ConvTranspose(**kw), SubPixelConvTranspose(**kw, separate_phases=separate_phases)
+    return nn.ConvTranspose(**kw), SubPixelConvTranspose(**kw, separate_phases=separate_phases, impl=impl)
 
 
 @jax.jit
@@ -92,19 +93,22 @@ def test_bfloat16_compute():
 
 
 def test_one_stride_one_conv_without_input_dilation():
-    _, sub = _pair(4, 2, 1, 5)
+    _, sub = _pair(4, 2, 1, 5, impl="xla")
     x = jax.ShapeDtypeStruct((2, 7, 7, 3), jnp.float32)
     variables = jax.eval_shape(sub.init, jax.random.key(0), x)
     convs = [e for e in jax.make_jaxpr(sub.apply)(variables, x).eqns if e.primitive.name == "conv_general_dilated"]
     assert len(convs) == 1
     assert tuple(convs[0].params["lhs_dilation"]) == (1, 1) and tuple(convs[0].params["window_strides"]) == (1, 1)
+    _, sub = _pair(4, 2, 1, 5, impl="im2col")  # the CPU path: one matmul, no convolution
+    eqns = [e.primitive.name for e in jax.make_jaxpr(sub.apply)(variables, x).eqns]
+    assert "conv_general_dilated" not in eqns and eqns.count("dot_general") == 1
     assert convs[0].outvars[0].aval.shape[-1] == 4 * 5  # s*s phases of C_out, 3x3 common window for k=4, s=2, p=1
     assert convs[0].invars[1].aval.shape == (3, 3, 3, 20)
 
 
 def test_helper_picks_subpixel_only_when_strided():
     assert type(conv_transpose(8, 4, 2, 1, jnp.float32)) is SubPixelConvTranspose
-    assert type(conv_transpose(8, 4, 1, 0, jnp.float32)) is nn.ConvTranspose
+    assert type(conv_transpose(8, 4, 1, 0, jnp.float32)) is ConvTranspose  # nn.ConvTranspose with an im2col path
     assert conv_transpose(8, 4, 2, 1, jnp.float32, separate_phases=True).separate_phases
 
 

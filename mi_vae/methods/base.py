@@ -324,7 +324,7 @@ class VAEModel:
 # --- building blocks for build() -------------------------------------------------------------------
 
 #: keys of ``config.model`` every method reads; a method adds the names of its other nets
-MODEL_KEYS = ("latent_dim", "encoder", "decoder")
+MODEL_KEYS = ("latent_dim", "encoder", "decoder", "conv_impl")
 
 
 def decoder_out_shape(spec: DataSpec) -> tuple[int, ...]:
@@ -348,8 +348,9 @@ def net_kwargs(model: Mapping, net: str, cls: type[nn.Module]) -> dict:
 def make_model(spec: DataSpec, model: Mapping, dtype, *, prior: Prior | None = None) -> VAEModel:
     """The Gaussian VAE of ``config.model`` (latent_dim, encoder, decoder) for data ``spec``."""
     latent_dim = int(model["latent_dim"])
-    module = models.VAE(encoder=models.build_encoder(model["encoder"], latent_dim, dtype),
-                        decoder=models.build_decoder(model["decoder"], decoder_out_shape(spec), dtype))
+    conv_impl = dict(model).get("conv_impl", "auto")
+    module = models.VAE(encoder=models.build_encoder(model["encoder"], latent_dim, dtype, conv_impl),
+                        decoder=models.build_decoder(model["decoder"], decoder_out_shape(spec), dtype, conv_impl))
     return VAEModel(module, spec, latent_dim, prior or Prior(latent_dim))
 
 

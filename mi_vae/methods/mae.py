@@ -276,7 +276,7 @@ def build(spec: base.DataSpec, *, model, dtype, C: float = 1.0, M: float = 1.0, 
                                          **models.module_kwargs(r_section, models.GaussianPosterior,
                                                                 "config.model.r"))
     else:  # an encoder architecture by name (e.g. "bilstm" for text): x -> (mean, log_var)
-        r_net = models.build_encoder(r_section, vae.latent_dim, dtype)
+        r_net = models.build_encoder(r_section, vae.latent_dim, dtype, dict(model).get("conv_impl", "auto"))
     if spec.likelihood != "gaussian" and int(reinforce_samples) < 2:
         raise ConfigError("reinforce_samples must be >= 2 (leave-one-out baseline) for discrete x")
     return MutualAutoencoder(vae, r_net, C=float(C), M=float(M), iw_samples=int(importance_weighted_encoder),

@@ -175,9 +175,11 @@ def build(spec: base.DataSpec, *, model, dtype, lambda_: float = 1.0, mi_code: s
     out_shape = base.decoder_out_shape(spec)
     if mi_code == "categorical":
         k = int(num_categories)
-        trunk = models.build_encoder(encoder, latent_dim + k, dtype)
+        conv_impl = dict(model).get("conv_impl", "auto")
+        trunk = models.build_encoder(encoder, latent_dim + k, dtype, conv_impl)
         module = models.CategoricalVAE(encoder=models.CategoricalGaussianEncoder(trunk, latent_dim, k),
-                                       decoder=models.build_decoder(decoder, out_shape, dtype), hard=bool(hard_gumbel),
+                                       decoder=models.build_decoder(decoder, out_shape, dtype, conv_impl),
+                                       hard=bool(hard_gumbel),
                                        temperature=float(temperature_end))
         vae = base.VAEModel(module, spec, latent_dim, base.Prior(latent_dim, num_categories=k))
         q_cls, q_size = models.CategoricalPosterior, k

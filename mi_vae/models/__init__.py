@@ -28,6 +28,7 @@ import jax.numpy as jnp
 
 from mi_vae.errors import ConfigError, check_keys
 from mi_vae.models.auxiliary import CategoricalGaussianEncoder, CategoricalPosterior, GaussianPosterior
+from mi_vae.models.conv import CONV_IMPLS
 from mi_vae.models.layers import LOG_VAR_MAX, LOG_VAR_MIN, MLP, Dtype
 from mi_vae.models.networks import (
     Conv28Decoder,
@@ -53,7 +54,7 @@ DECODERS: dict[str, type[nn.Module]] = {
     "pixelcnn": PixelCNNDecoder, "lstm": LSTMDecoder,
 }
 #: fields every module gets from the library, not from its config section
-_GIVEN = ("parent", "name", "latent_dim", "out_shape", "dtype")
+_GIVEN = ("parent", "name", "latent_dim", "out_shape", "dtype", "conv_impl")
 
 
 def settings(cls: type[nn.Module]) -> tuple[str, ...]:
@@ -77,16 +78,25 @@ def _registered(registry: dict, kind: str, name: str) -> type[nn.Module]:
     return registry[name]
 
 
-def build_encoder(section, latent_dim: int, dtype: Dtype = jnp.float32) -> nn.Module:
-    """The encoder ``section.name`` (see ``ENCODERS``) with the section's other keys as its fields."""
+def _conv_kwargs(cls: type[nn.Module], conv_impl: str) -> dict:
+    """``{"conv_impl": conv_impl}`` for a convolutional net (one with that field), else {}."""
+    if conv_impl not in CONV_IMPLS:
+        raise ConfigError(f"config.model.conv_impl must be one of {', '.join(CONV_IMPLS)}; got {conv_impl!r}")
+    return {"conv_impl": conv_impl} if "conv_impl" in {f.name for f in dataclasses.fields(cls)} else {}
+
+
+def build_encoder(section, latent_dim: int, dtype: Dtype = jnp.float32, conv_impl: str = "auto") -> nn.Module:
+    """The encoder ``section.name`` (see ``ENCODERS``) with the section's other keys as its fields; convolutional
+    ones run their convolutions by ``conv_impl`` (``mi_vae.models.conv``)."""
     cls = _registered(ENCODERS, "encoder", section["name"])
-    return cls(latent_dim=latent_dim, dtype=dtype, **module_kwargs(section, cls, f"encoder {section['name']!r}"))
+    return cls(latent_dim=latent_dim, dtype=dtype, **_conv_kwargs(cls, conv_impl),
+               **module_kwargs(section, cls, f"encoder {section['name']!r}"))
 
 
-def build_decoder(section, out_shape: Sequence[int], dtype: Dtype = jnp.float32) -> nn.Module:
+def build_decoder(section, out_shape: Sequence[int], dtype: Dtype = jnp.float32, conv_impl: str = "auto") -> nn.Module:
     """The decoder ``section.name`` (see ``DECODERS``) producing ``[B, *out_shape]``."""
     cls = _registered(DECODERS, "decoder", section["name"])
-    return cls(out_shape=tuple(out_shape), dtype=dtype,
+    return cls(out_shape=tuple(out_shape), dtype=dtype, **_conv_kwargs(cls, conv_impl),
                **module_kwargs(section, cls, f"decoder {section['name']!r}"))
 
 

@@ -15,6 +15,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mi_vae.models.conv import ConvTranspose, im2col_conv, resolve_impl
+
 Dtype = Any
 
 LOG_VAR_MIN = -10.0
@@ -82,6 +84,7 @@ class SubPixelConvTranspose(nn.ConvTranspose):
     """
 
     separate_phases: bool = False
+    impl: str = "auto"  # the stride-1 convolution inside: "xla" | "im2col" | "auto" (mi_vae.models.conv)
 
     @nn.compact
     def __call__(self, inputs: jax.Array) -> jax.Array:
@@ -118,8 +121,13 @@ class SubPixelConvTranspose(nn.ConvTranspose):
         dims = jax.lax.ConvDimensionNumbers((0, nd + 1, *range(1, nd + 1)), (nd + 1, nd, *range(nd)),
                                             (0, nd + 1, *range(1, nd + 1)))
 
+        im2col = resolve_impl(self.impl) == "im2col" and nd == 2
+
         def conv(sub_kernel, pads):
             # Negative padding (all offsets > 0, or more low-res positions than needed) is a crop in lax.
+            if im2col:
+                return im2col_conv(x, sub_kernel, (1,) * nd, pads, precision=self.precision,
+                                   preferred_element_type=self.preferred_element_type)
             return jax.lax.conv_general_dilated(x, sub_kernel, (1,) * nd, pads, dimension_numbers=dims,
                                                 precision=self.precision,
                                                 preferred_element_type=self.preferred_element_type)
@@ -164,15 +172,17 @@ class SubPixelConvTranspose(nn.ConvTranspose):
         return y.reshape((*batch_shape, *y.shape[1:])) if len(batch_shape) != 1 else y
 
 
-def conv_transpose(c: int, k: int, s: int, p: int, dtype: Dtype, separate_phases: bool = False) -> nn.ConvTranspose:
+def conv_transpose(c: int, k: int, s: int, p: int, dtype: Dtype, separate_phases: bool = False,
+                   impl: str = "auto") -> nn.ConvTranspose:
     """PyTorch ``ConvTranspose2d(k, stride=s, padding=p)``: out = (in - 1) * s - 2p + k.
 
-    Strided ones run as :class:`SubPixelConvTranspose` (same parameters and function, no multiplies by inserted zeros).
+    Strided ones run as :class:`SubPixelConvTranspose` (same parameters and function, no multiplies by inserted zeros);
+    ``impl`` chooses how the convolution inside runs (``mi_vae.models.conv``).
     """
     if s == 1:
-        return nn.ConvTranspose(c, (k, k), strides=(s, s), padding=[(k - 1 - p, k - 1 - p)] * 2, dtype=dtype)
+        return ConvTranspose(c, (k, k), strides=(s, s), padding=[(k - 1 - p, k - 1 - p)] * 2, dtype=dtype, impl=impl)
     return SubPixelConvTranspose(c, (k, k), strides=(s, s), padding=[(k - 1 - p, k - 1 - p)] * 2, dtype=dtype,
-                                 separate_phases=separate_phases)
+                                 separate_phases=separate_phases, impl=impl)
 
 
 

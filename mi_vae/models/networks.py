@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from mi_vae.models.conv import Conv
 from mi_vae.models.layers import MLP, Dtype, GaussianHead, conv_transpose, to_f32
 
 # ----------------------------------------------------------------------------- encoders
@@ -42,12 +43,13 @@ class Conv28Encoder(nn.Module):
     latent_dim: int
     channels: Sequence[int] = (28, 28, 56, 118)
     dtype: Dtype = jnp.float32
+    conv_impl: str = "auto"  # config.model.conv_impl (mi_vae.models.conv)
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = True) -> tuple[jax.Array, jax.Array]:
         h = x.astype(self.dtype)
         for c in self.channels:
-            h = nn.relu(nn.Conv(c, (4, 4), strides=2, padding=1, dtype=self.dtype)(h))
+            h = nn.relu(Conv(c, (4, 4), strides=2, padding=1, dtype=self.dtype, impl=self.conv_impl)(h))
         return GaussianHead(self.latent_dim, dtype=self.dtype)(h)
 
 
@@ -63,12 +65,13 @@ class DCGAN64Encoder(nn.Module):
     latent_dim: int
     channels: Sequence[int] = (128, 256, 512, 1024)
     dtype: Dtype = jnp.float32
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = True) -> tuple[jax.Array, jax.Array]:
         h = x.astype(self.dtype)
         for c in self.channels:
-            h = nn.Conv(c, (4, 4), strides=2, padding=1, dtype=self.dtype)(h)
+            h = Conv(c, (4, 4), strides=2, padding=1, dtype=self.dtype, impl=self.conv_impl)(h)
             h = nn.relu(nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(h))
         return GaussianHead(self.latent_dim, dtype=self.dtype)(h)
 
@@ -94,14 +97,15 @@ class Conv28Decoder(nn.Module):
 
     out_shape: Sequence[int]
     dtype: Dtype = jnp.float32
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
         h = z.astype(self.dtype).reshape(z.shape[0], 1, 1, -1)
-        h = nn.relu(nn.Conv(118, (1, 1), dtype=self.dtype)(h))
+        h = nn.relu(Conv(118, (1, 1), dtype=self.dtype, impl=self.conv_impl)(h))
         for c, k, s, p in ((118, 4, 2, 1), (56, 4, 2, 1), (28, 4, 1, 0), (28, 4, 2, 1)):
-            h = nn.relu(conv_transpose(c, k, s, p, self.dtype)(h))
-        return to_f32(conv_transpose(self.out_shape[-1], 4, 2, 1, self.dtype)(h))
+            h = nn.relu(conv_transpose(c, k, s, p, self.dtype, impl=self.conv_impl)(h))
+        return to_f32(conv_transpose(self.out_shape[-1], 4, 2, 1, self.dtype, impl=self.conv_impl)(h))
 
 
 class Conv32Decoder(nn.Module):
@@ -109,14 +113,15 @@ class Conv32Decoder(nn.Module):
 
     out_shape: Sequence[int]
     dtype: Dtype = jnp.float32
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
         h = nn.relu(nn.Dense(4 * 4 * 256, dtype=self.dtype)(z.astype(self.dtype)))
         h = h.reshape(z.shape[0], 4, 4, 256)
         for c in (128, 64):
-            h = nn.relu(conv_transpose(c, 4, 2, 1, self.dtype)(h))
-        return to_f32(conv_transpose(self.out_shape[-1], 4, 2, 1, self.dtype)(h))
+            h = nn.relu(conv_transpose(c, 4, 2, 1, self.dtype, impl=self.conv_impl)(h))
+        return to_f32(conv_transpose(self.out_shape[-1], 4, 2, 1, self.dtype, impl=self.conv_impl)(h))
 
 
 class DCGAN64Decoder(nn.Module):
@@ -125,15 +130,16 @@ class DCGAN64Decoder(nn.Module):
     out_shape: Sequence[int]
     channels: Sequence[int] = (512, 256, 128)
     dtype: Dtype = jnp.float32
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
         h = nn.Dense(8 * 8 * 1024, dtype=self.dtype)(z.astype(self.dtype)).reshape(z.shape[0], 8, 8, 1024)
         h = nn.relu(nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(h))
         for c in self.channels:  # wide layers: one conv per phase is faster here (BENCHMARKS.md, H100 bf16)
-            h = conv_transpose(c, 4, 2, 1, self.dtype, separate_phases=True)(h)
+            h = conv_transpose(c, 4, 2, 1, self.dtype, separate_phases=True, impl=self.conv_impl)(h)
             h = nn.relu(nn.BatchNorm(use_running_average=not train, dtype=self.dtype)(h))
-        return to_f32(nn.Conv(self.out_shape[-1], (3, 3), padding=1, dtype=self.dtype)(h))
+        return to_f32(Conv(self.out_shape[-1], (3, 3), padding=1, dtype=self.dtype, impl=self.conv_impl)(h))
 
 
 class Critic(nn.Module):
