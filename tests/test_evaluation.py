@@ -168,7 +168,7 @@ def test_evals_section_defaults_overrides_and_unknown_names():
     section = evals_section()
     assert tuple(section.keys()) == tuple(sorted(EVALUATORS)) and section.iwae.k == 100
     section = evals_section("elbo", "iwae", iwae={"k": 5000})
-    assert set(section.keys()) == {"elbo", "iwae"} and section.iwae.k == 5000 and section.iwae.chunk == 50
+    assert set(section.keys()) == {"elbo", "iwae"} and section.iwae.k == 5000 and section.iwae.chunk == 10
     with pytest.raises(ConfigError, match="unknown config.evals.iwae setting 'kk'; valid: batch, chunk, examples, k"):
         evals_section(iwae={"kk": 1})
     with pytest.raises(ConfigError, match="unknown evaluator 'iwea' in config.evals; valid: elbo, iwae"):

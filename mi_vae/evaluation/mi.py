@@ -121,29 +121,37 @@ def estimate_on_batch(name: str, t: jax.Array) -> jax.Array:
     return batch_bound("nwj", t + 1.0) if name == "js" else batch_bound(name, t)
 
 
-def _row_statistics(name: str, score_rows) -> dict[str, np.ndarray]:
-    """Per-row statistics of the full test score matrix, accumulated over row blocks (float64).
+def _row_statistics(name: str, fx: np.ndarray, gz: np.ndarray, block: int = 1024) -> dict[str, np.ndarray]:
+    """Per-row statistics of the full K x K test score matrix t_ij = f(x_i).g(z_j) / sqrt(e), a block of rows
+    at a time (jitted; the matrix is never held whole).
 
-    a_i = t_ii; for the marginal term the row's mean over j != i of exp(.) in a shifted, overflow-free
-    form (log-sum-exp per row), and for infonce logsumexp_j t_ij.
+    a_i = t_ii; for the marginal terms the log-sum-exp over j != i of t_ij (DV), of its clipped form (SMILE) and
+    of min(t_ij, 80) - 1 (+ 1 for js) (NWJ/JS); for infonce logsumexp_j t_ij.
     """
-    diag, lse_all, lse_off, lse_clip, nwj_off = [], [], [], [], []
-    for start, t in score_rows:  # t: [rows, K] numpy float64, the rows start..start+rows of the matrix
-        rows, k = t.shape
-        idx = np.arange(rows)
-        d = t[idx, start + idx]
-        off = t.copy()
-        off[idx, start + idx] = -np.inf
-        diag.append(d)
-        lse_all.append(_np_logsumexp(t))
-        lse_off.append(_np_logsumexp(off))
-        clipped = np.clip(t, -SMILE_CLIP, SMILE_CLIP)
-        clipped[idx, start + idx] = -np.inf
-        lse_clip.append(_np_logsumexp(clipped))
-        nwj_off.append(_np_logsumexp(np.minimum(off, 80.0) - 1.0 + (1.0 if name == "js" else 0.0)))
-    cat = np.concatenate
-    return {"diag": cat(diag), "lse_all": cat(lse_all), "lse_off": cat(lse_off), "lse_clip": cat(lse_clip),
-            "lse_nwj": cat(nwj_off)}
+    k = fx.shape[0]
+    g = jnp.asarray(gz, jnp.float32)
+    out: dict[str, list] = {key: [] for key in ("diag", "lse_all", "lse_off", "lse_clip", "lse_nwj")}
+    for start in range(0, k, block):
+        f = fx[start:start + block]
+        rows = len(f)
+        if rows < min(block, k):  # pad the last block to the compiled shape
+            f = np.concatenate([f, np.repeat(f[-1:], min(block, k) - rows, axis=0)])
+        stats = _block_statistics(jnp.asarray(f, jnp.float32), g, start, name == "js")
+        for key, value in stats.items():
+            out[key].append(np.asarray(value, np.float64)[:rows])
+    return {key: np.concatenate(value) for key, value in out.items()}
+
+
+@functools.partial(jax.jit, static_argnums=(3,))
+def _block_statistics(f: jax.Array, g: jax.Array, start, js: bool) -> dict[str, jax.Array]:
+    t = (f @ g.T) / math.sqrt(f.shape[1])  # [rows, K]
+    rows = jnp.arange(t.shape[0])
+    own = jnp.arange(t.shape[1])[None, :] == (start + rows)[:, None]  # t_ii
+    lse = functools.partial(jax.nn.logsumexp, axis=1)
+    return {"diag": jnp.sum(jnp.where(own, t, 0.0), axis=1), "lse_all": lse(t),
+            "lse_off": lse(jnp.where(own, -jnp.inf, t)),
+            "lse_clip": lse(jnp.where(own, -jnp.inf, jnp.clip(t, -SMILE_CLIP, SMILE_CLIP))),
+            "lse_nwj": lse(jnp.where(own, -jnp.inf, jnp.minimum(t, 80.0) - 1.0 + (1.0 if js else 0.0)))}
 
 
 def _np_logsumexp(t: np.ndarray) -> np.ndarray:
@@ -245,7 +253,7 @@ def estimate(x, z, *, estimator: str = "critic", seed: int = 0, steps: int = 600
                 break
     params = best[1]
 
-    stats = _row_statistics(name, _score_rows(critic, params, x[test], z[test]))
+    stats = _row_statistics(name, *_embed(critic, params, x[test], z[test]))
     value = _value(name, stats, n_test)
     boot = np.random.default_rng([seed, 2])
     draws = [_value(name, {k: v[i] for k, v in stats.items()}, n_test)
@@ -270,18 +278,15 @@ def _train_chunk(critic, optimizer, name: str, batch: int, num_steps: int):
     return run
 
 
-def _score_rows(critic, params, x: np.ndarray, z: np.ndarray, block: int = 1024):
-    """Yields (start, rows of the K x K test score matrix as float64), one block of rows at a time."""
+def _embed(critic, params, x: np.ndarray, z: np.ndarray, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """The critic's embeddings (f(x_i), g(z_i)) of the test pairs, [K, e] each."""
     embed = jax.jit(lambda p, xb, zb: critic.apply({"params": p}, xb, zb, method="embed"))
     fx, gz = [], []
     for s in range(0, x.shape[0], block):
         f, g = embed(params, jnp.asarray(x[s:s + block]), jnp.asarray(z[s:s + block]))
-        fx.append(np.asarray(f, np.float64))
-        gz.append(np.asarray(g, np.float64))
-    fx, gz = np.concatenate(fx), np.concatenate(gz)
-    scale = 1.0 / math.sqrt(fx.shape[1])
-    for s in range(0, x.shape[0], block):
-        yield s, (fx[s:s + block] @ gz.T) * scale
+        fx.append(np.asarray(f))
+        gz.append(np.asarray(g))
+    return np.concatenate(fx), np.concatenate(gz)
 
 
 # --------------------------------------------------------------------------------- aggregate posterior

@@ -273,7 +273,11 @@ class EvalData:
         def decode(m, zb, key):
             return {"x": vae.reconstruction(vae.decode(m[0], m[1], zb)).astype(jnp.float32)}
 
-        return self.batched("decode", decode, state, np.asarray(z, np.float32))["x"]
+        z = np.asarray(z, np.float32)
+        n = len(z)
+        padded = -(-n // 64) * 64  # one compiled shape for the figures' 49, 56 and 64 codes
+        z = np.concatenate([z, np.repeat(z[-1:], padded - n, axis=0)]) if padded > n else z
+        return self.batched("decode", decode, state, z, batch_size=max(64, min(padded, self.batch_size)))["x"][:n]
 
     def sample_prior(self, name: str, n: int) -> np.ndarray:
         """``n`` draws from the method's prior with the key named ``name``."""
