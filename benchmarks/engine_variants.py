@@ -65,11 +65,11 @@ def run_variant(name: str, min_time: float, emit, smoke: bool = False) -> None:
 
         from mi_vae.models import layers, networks
 
-        def conv_transpose(c, k, s, p, dtype, separate_phases=False):
+        def conv_transpose(c, k, s, p, dtype, separate_phases=False, impl="auto"):
             kw = dict(strides=(s, s), padding=[(k - 1 - p, k - 1 - p)] * 2, dtype=dtype)
             if "dilated" in name or s == 1:
                 return nn.ConvTranspose(c, (k, k), **kw)
-            return layers.SubPixelConvTranspose(c, (k, k), separate_phases=False, **kw)
+            return layers.SubPixelConvTranspose(c, (k, k), separate_phases=False, impl=impl, **kw)
 
         networks.conv_transpose = conv_transpose
     if name.startswith("vim_celeba"):

@@ -111,9 +111,17 @@ def count_flax_flops(fn: Callable, *args: Any, **kwargs: Any) -> tuple[int, list
     import jax
 
     layers: list[Layer] = []
+    active: set[int] = set()  # modules whose __call__ is running: a subclass calling super().__call__ counts once
 
     def interceptor(next_fun, call_args, call_kwargs, context):
-        out = next_fun(*call_args, **call_kwargs)
+        key = id(context.module)
+        if context.method_name == "__call__" and key in active:
+            return next_fun(*call_args, **call_kwargs)
+        active.add(key)
+        try:
+            out = next_fun(*call_args, **call_kwargs)
+        finally:
+            active.discard(key)
         if (context.method_name == "__call__" and isinstance(context.module, (nn.Dense, nn.Conv, nn.ConvTranspose))
                 and call_args and hasattr(call_args[0], "shape")):
             in_shape = tuple(call_args[0].shape)

@@ -152,6 +152,8 @@ def parse_args(argv=None):
     parser.add_argument("--out", help="also append the JSON line to this file")
     parser.add_argument("--data-dir", default="", help="Fashion-MNIST IDX directory (default: the Debian path)")
     parser.add_argument("--synthetic", action="store_true", help="use random images even if Fashion-MNIST exists")
+    parser.add_argument("--conv-impl", default="auto", choices=("auto", "xla", "im2col"),
+                        help="config.model.conv_impl (auto: im2col on the CPU)")
     parser.add_argument("--flatten-optimizer", type=int, choices=(0, 1), default=0,
                         help="config.flatten_optimizer (Adam on one vector per player)")
     args = parser.parse_args(argv)
