@@ -145,6 +145,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.max_train_examples = 0  # 0: all
     c.max_test_examples = 0
     c.binarize = False  # dynamic binarization: x ~ Bernoulli(pixel intensity) at every step
+    # your own data (dataset = "folder:/path" or "npz:/path/file.npz"): square centre crop resized to image_size
+    # (0: keep the size), and the split of data without one (a permutation by split_seed, test_fraction to test)
+    c.image_size = 0
+    c.test_fraction = 0.1
+    c.split_seed = 0
 
     # Method and model
     c.method = method_section("vae")

@@ -9,6 +9,7 @@ import numpy as np
 
 from mi_vae.data import synthetic
 from mi_vae.data.core import ArrayDataset, DatasetError
+from mi_vae.data.files import load_image_folder, load_npz
 from mi_vae.data.idx import load_fashion_mnist_idx
 from mi_vae.data.text import load_fortunes
 from mi_vae.data.tfds_sources import TFDS_SPECS, load_tfds
@@ -59,6 +60,10 @@ def load_dataset(
     max_train_examples: int | None = None,
     max_test_examples: int | None = None,
     seed: int = 0,
+    *,
+    image_size: int = 0,
+    test_fraction: float = 0.1,
+    split_seed: int = 0,
 ) -> ArrayDataset:
     """Load the dataset ``name`` (one of ``DATASETS``) into host memory.
 
@@ -73,6 +78,8 @@ def load_dataset(
         stored order (no shuffling; for synthetic data the full split is drawn first, so the
         first N are the same whatever N).
       seed: seeds the synthetic datasets only; real datasets have fixed splits.
+      image_size, test_fraction, split_seed: for your own data, ``folder:/path`` (images found recursively;
+        first-level sub-folders are classes) and ``npz:/path/file.npz`` (see ``mi_vae.data.files``).
 
     Raises:
       DatasetError: unknown name, or data missing/damaged (one line saying how to get it).
@@ -85,9 +92,16 @@ def load_dataset(
             raise ValueError(f"{arg} must be positive or None, got {value}")
     if name in TFDS_SPECS:
         return load_tfds(name, data_dir, max_train_examples, max_test_examples)
-    if name not in _LOCAL:
-        raise DatasetError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
-    ds = _LOCAL[name](data_dir, seed)
+    source, _, path = name.partition(":")
+    if source == "folder" and path:
+        ds = load_image_folder(path, image_size=image_size, test_fraction=test_fraction, split_seed=split_seed)
+    elif source == "npz" and path:
+        ds = load_npz(path, test_fraction=test_fraction, split_seed=split_seed)
+    elif name not in _LOCAL:
+        raise DatasetError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}, folder:/path/to/images, "
+                           "npz:/path/to/file.npz")
+    else:
+        ds = _LOCAL[name](data_dir, seed)
     if max_train_examples is None and max_test_examples is None:
         return ds
     return dataclasses.replace(  # keeps subclasses (TextDataset's vocabulary)

@@ -39,7 +39,9 @@ def load_data(config: ml_collections.ConfigDict) -> data_lib.ArrayDataset:
     return data_lib.load_dataset(
         config.dataset, data_dir=config.data_dir or None,
         max_train_examples=config.max_train_examples or None,
-        max_test_examples=config.max_test_examples or None, seed=config.seed)
+        max_test_examples=config.max_test_examples or None, seed=config.seed,
+        image_size=int(config.get("image_size", 0)), test_fraction=float(config.get("test_fraction", 0.1)),
+        split_seed=int(config.get("split_seed", 0)))
 
 
 def data_spec(dataset: data_lib.ArrayDataset) -> DataSpec:

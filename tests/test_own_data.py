@@ -1,0 +1,123 @@
+"""Your own data: image folders and .npz arrays, loaded, split, cached, and trained on through the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from conftest import run_cli
+from PIL import Image
+
+from mi_vae.data import DatasetError, load_dataset
+from mi_vae.data.files import load_image_folder, load_npz, split_indices
+
+
+def _write_folder(root, classes=("boots", "shirts"), per_class=30, size=(20, 16), mode="L", seed=0):
+    rng = np.random.default_rng(seed)
+    for k, name in enumerate(classes):
+        folder = root / name / "nested" if k == 1 else root / name  # searched recursively
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            shape = (size[1], size[0]) if mode == "L" else (size[1], size[0], 3)
+            pixels = np.clip(rng.normal(60 + 120 * k, 30, shape), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels, mode).save(folder / f"{i:03d}.{'png' if i % 2 else 'jpg'}")
+    return root
+
+
+def test_folder_labels_from_subfolders_split_and_cache(tmp_path):
+    root = _write_folder(tmp_path / "imgs")
+    ds = load_image_folder(str(root), image_size=12, test_fraction=0.2, split_seed=3, cache_dir=str(tmp_path / "c"))
+    assert ds.example_shape == (12, 12, 1) and ds.train_x.dtype == np.uint8
+    assert ds.num_train == 48 and ds.num_test == 12 and ds.num_classes == 2
+    assert set(np.unique(ds.train_y)) == {0, 1}
+    # class 1 ("shirts") is brighter: labels follow the sub-folders
+    assert ds.train_x[ds.train_y == 1].mean() > ds.train_x[ds.train_y == 0].mean() + 60
+    cached = list((tmp_path / "c" / "folders").glob("*.npy"))
+    assert len(cached) == 1
+    again = load_image_folder(str(root), image_size=12, test_fraction=0.2, split_seed=3, cache_dir=str(tmp_path / "c"))
+    np.testing.assert_array_equal(again.test_x, ds.test_x)
+    np.testing.assert_array_equal(again.test_y, ds.test_y)
+    other = load_image_folder(str(root), image_size=12, test_fraction=0.2, split_seed=4, cache_dir=str(tmp_path / "c"))
+    assert not np.array_equal(other.test_y, ds.test_y) or not np.array_equal(other.test_x, ds.test_x)
+
+
+def test_unlabelled_rgb_folder_and_mixed_sizes(tmp_path):
+    root = tmp_path / "flat"
+    root.mkdir()
+    for i in range(10):
+        Image.fromarray(np.full((8, 8, 3), 20 * i, np.uint8), "RGB").save(root / f"{i}.png")
+    ds = load_image_folder(str(root), test_fraction=0.2, cache_dir=str(tmp_path / "c"))
+    assert ds.example_shape == (8, 8, 3) and ds.train_y is None and ds.num_classes is None
+    Image.fromarray(np.zeros((9, 8, 3), np.uint8), "RGB").save(root / "odd.png")
+    with pytest.raises(DatasetError, match=r"mixes image sizes .*set --config.image_size"):
+        load_image_folder(str(root), cache_dir=str(tmp_path / "c"))
+    assert load_image_folder(str(root), image_size=8, cache_dir=str(tmp_path / "c")).example_shape == (8, 8, 3)
+
+
+def test_bad_folders_are_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="holds no png/jpg/jpeg images"):
+        load_image_folder(str(tmp_path / "empty"))
+    with pytest.raises(DatasetError, match="is not a directory"):
+        load_image_folder(str(tmp_path / "missing"))
+    root = _write_folder(tmp_path / "imgs", per_class=3)
+    (root / "boots" / "zz_broken.png").write_bytes(b"not an image")
+    with pytest.raises(DatasetError, match=r"cannot decode image .*zz_broken.png"):
+        load_image_folder(str(root), cache_dir=str(tmp_path / "c"))
+
+
+def test_npz_with_and_without_a_split(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (50, 6, 6), np.uint8)
+    y = rng.integers(0, 3, 50)
+    np.savez(tmp_path / "one.npz", x=x, y=y)
+    ds = load_dataset(f"npz:{tmp_path / 'one.npz'}", test_fraction=0.2)
+    assert ds.example_shape == (6, 6, 1) and ds.num_train == 40 and ds.num_test == 10 and ds.num_classes == 3
+    np.savez(tmp_path / "two.npz", x_train=x[:40] / 255.0, x_test=x[40:] / 255.0)
+    ds = load_npz(str(tmp_path / "two.npz"))
+    assert ds.train_x.dtype == np.float32 and ds.train_y is None and ds.likelihood == "bernoulli"
+    np.savez(tmp_path / "vectors.npz", x=rng.normal(size=(30, 4)))
+    assert load_npz(str(tmp_path / "vectors.npz")).likelihood == "gaussian"
+    np.savez(tmp_path / "bad.npz", images=x)
+    with pytest.raises(DatasetError, match="has keys images; it needs x_train and x_test"):
+        load_npz(str(tmp_path / "bad.npz"))
+    np.savez(tmp_path / "range.npz", x=x * 2.0)
+    with pytest.raises(DatasetError, match=r"float images must lie in \[0, 1\]"):
+        load_npz(str(tmp_path / "range.npz"))
+    with pytest.raises(DatasetError, match=r"unknown dataset 'my_pngs'.*folder:/path/to/images"):
+        load_dataset("my_pngs")
+
+
+def test_split_is_a_function_of_split_seed_only():
+    a, b = split_indices(100, 0.1, 7)
+    assert len(a) == 90 and len(b) == 10 and not set(a) & set(b)
+    np.testing.assert_array_equal(split_indices(100, 0.1, 7)[1], b)
+    with pytest.raises(DatasetError, match="test_fraction must be in"):
+        split_indices(100, 1.5, 0)
+
+
+@pytest.mark.slow
+def test_cli_trains_and_evaluates_on_a_folder_and_an_npz(tmp_path):
+    root = _write_folder(tmp_path / "imgs", per_class=40, size=(28, 28))
+    env = {"MI_VAE_CACHE": str(tmp_path / "cache")}
+    common = ["--config=configs/vae.py:smoke=True", "--config.num_train_steps=20", "--config.checkpoint_every_steps=20",
+              "--evals=elbo,probe", "--config.evals.probe.labels=40"]
+    workdir = tmp_path / "run_folder"
+    run_cli(*common, f"--config.dataset=folder:{root}", "--config.image_size=16", f"--workdir={workdir}", env=env)
+    metrics = json.loads((workdir / "eval" / "metrics.json").read_text())
+    assert np.isfinite(metrics["elbo"]) and metrics["probe_accuracy"] > 0.9  # the two classes differ in brightness
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["dataset"] == f"folder:{root}" and config["image_size"] == 16 and config["split_seed"] == 0
+    run_cli(*common, f"--config.dataset=folder:{root}", "--config.image_size=16", f"--workdir={workdir}",
+            "--mode=eval", env=env)  # re-evaluation reads the cached array
+    x = np.random.default_rng(0).integers(0, 256, (120, 8, 8), np.uint8)
+    np.savez(tmp_path / "data.npz", x=x)
+    run_cli(*common[:-2], "--evals=elbo", f"--config.dataset=npz:{tmp_path / 'data.npz'}",
+            f"--workdir={tmp_path / 'run_npz'}", env=env)
+    assert np.isfinite(json.loads((tmp_path / "run_npz" / "eval" / "metrics.json").read_text())["elbo"])
+    proc = run_cli(*common, f"--config.dataset=folder:{tmp_path / 'nothing'}", f"--workdir={tmp_path / 'bad'}",
+                   check=False, env=env)
+    assert proc.returncode != 0 and "is not a directory" in proc.stderr.strip().splitlines()[-1]
+    assert not os.path.exists(tmp_path / "bad" / "checkpoints")
