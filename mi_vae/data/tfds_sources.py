@@ -118,10 +118,10 @@ def load_tfds(
     spec = TFDS_SPECS[name]
     try:
         import tensorflow_datasets as tfds
-    except ImportError as err:
-        raise _not_prepared(
-            name, data_dir, f"tensorflow_datasets is not importable: {err}"
-        ) from None
+    except ImportError:
+        raise DatasetError(f"{name} is read through tensorflow-datasets, an optional extra: "
+                           f"pip install 'mi_vae[tfds]' (or pass your own files: --config.dataset=folder:/path or "
+                           f"npz:/path/file.npz)") from None
     try:
         builder = tfds.builder(name, data_dir=data_dir)
         prepared = builder.is_prepared()
