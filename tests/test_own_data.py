@@ -121,3 +121,60 @@ def test_cli_trains_and_evaluates_on_a_folder_and_an_npz(tmp_path):
                    check=False, env=env)
     assert proc.returncode != 0 and "is not a directory" in proc.stderr.strip().splitlines()[-1]
     assert not os.path.exists(tmp_path / "bad" / "checkpoints")
+
+
+# ----------------------------------------------------------------------------- CelebA from its own files
+
+
+def _fake_celeba(root, n=60, partition=True, as_zip=False):
+    """n 178x218 JPEGs named like CelebA's, bright faces in the train split, and its partition file."""
+    import zipfile
+
+    root.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    names = [f"{i + 1:06d}.jpg" for i in range(n)]
+    folder = root / "img_align_celeba"
+    folder.mkdir()
+    for name in names:
+        Image.fromarray(rng.integers(0, 256, (218, 178, 3), np.uint8), "RGB").save(folder / name, quality=90)
+    if partition:  # 0 train, 1 validation, 2 test
+        (root / "list_eval_partition.txt").write_text(
+            "".join(f"{name} {0 if i < n - 20 else (1 if i < n - 10 else 2)}\n" for i, name in enumerate(names)))
+    if as_zip:
+        with zipfile.ZipFile(root / "img_align_celeba.zip", "w") as archive:
+            for name in names:
+                archive.write(folder / name, f"img_align_celeba/{name}")
+        for name in names:
+            (folder / name).unlink()
+        folder.rmdir()
+    return root
+
+
+def test_celeba_from_its_folder_with_the_official_split_and_from_the_zip(tmp_path, monkeypatch):
+    monkeypatch.setenv("MI_VAE_CACHE", str(tmp_path / "cache"))
+    ds = load_dataset("celeb_a", data_dir=str(_fake_celeba(tmp_path / "a", n=60)))
+    assert ds.example_shape == (64, 64, 3) and ds.train_x.dtype == np.uint8
+    assert ds.num_train == 40 and ds.num_test == 10 and ds.train_y is None  # partition 0 and 2; 1 unused
+    zipped = load_dataset("celeb_a", data_dir=str(_fake_celeba(tmp_path / "z", n=30, partition=False, as_zip=True)),
+                          test_fraction=0.2)
+    assert zipped.num_train == 24 and zipped.num_test == 6 and zipped.example_shape == (64, 64, 3)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError) as err:
+        load_dataset("celeb_a", data_dir=str(tmp_path / "empty"))
+    message = str(err.value)  # names the three layouts, whether tensorflow-datasets is installed or not
+    assert "\n" not in message and all(s in message for s in ("img_align_celeba/", "img_align_celeba.zip", "tfds"))
+
+
+@pytest.mark.slow
+def test_vim_celeba_config_smoke_trains_on_celeba_files_without_tensorflow(tmp_path):
+    blocker = tmp_path / "no_tf"
+    for module in ("tensorflow", "tensorflow_datasets"):
+        (blocker / module).mkdir(parents=True)
+        (blocker / module / "__init__.py").write_text(f"raise ImportError('{module} is blocked in this test')\n")
+    data_dir = _fake_celeba(tmp_path / "celeba", n=80)
+    env = {"MI_VAE_CACHE": str(tmp_path / "cache"), "PYTHONPATH": str(blocker)}
+    workdir = tmp_path / "run"
+    run_cli("--config=configs/vim_celeba.py:smoke=True", f"--workdir={workdir}", "--config.dataset=celeb_a",
+            f"--config.data_dir={data_dir}", "--config.num_train_steps=10", "--config.checkpoint_every_steps=10",
+            "--evals=elbo", env=env)
+    assert np.isfinite(json.loads((workdir / "eval" / "metrics.json").read_text())["elbo"])

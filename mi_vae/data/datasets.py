@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import os
 from collections.abc import Callable
 
 import numpy as np
 
 from mi_vae.data import synthetic
 from mi_vae.data.core import ArrayDataset, DatasetError
-from mi_vae.data.files import load_image_folder, load_npz
+from mi_vae.data.files import CELEBA_LAYOUTS, celeba_layout, load_celeba_files, load_image_folder, load_npz
 from mi_vae.data.idx import load_fashion_mnist_idx
 from mi_vae.data.text import load_fortunes
 from mi_vae.data.tfds_sources import TFDS_SPECS, load_tfds
@@ -90,6 +92,14 @@ def load_dataset(
     ):
         if value is not None and value <= 0:
             raise ValueError(f"{arg} must be positive or None, got {value}")
+    if name == "celeb_a" and data_dir and celeba_layout(os.path.expanduser(data_dir)):
+        ds = load_celeba_files(data_dir, test_fraction=test_fraction, split_seed=split_seed)
+        return dataclasses.replace(ds, train_x=_truncate(ds.train_x, max_train_examples),
+                                   test_x=_truncate(ds.test_x, max_test_examples))
+    if name == "celeb_a" and importlib.util.find_spec("tensorflow_datasets") is None:
+        raise DatasetError(f"celeb_a: no CelebA in {data_dir or 'config.data_dir (not set)'}; --config.data_dir must "
+                           f"name a folder holding {', or '.join(CELEBA_LAYOUTS)} (that needs pip install "
+                           "'mi_vae[tfds]')")
     if name in TFDS_SPECS:
         return load_tfds(name, data_dir, max_train_examples, max_test_examples)
     source, _, path = name.partition(":")

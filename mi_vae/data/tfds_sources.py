@@ -63,6 +63,7 @@ def _not_prepared(name: str, data_dir: str | None, why: str = "") -> DatasetErro
         f"{name} is not prepared in {where}{why}: prepare it on a machine with network access "
         f"with `tfds build {name} --data_dir=DIR` (needs `pip install tensorflow`) "
         f"and pass --config.data_dir=DIR"
+        + (" (or put CelebA's own img_align_celeba/ or img_align_celeba.zip in DIR)" if name == "celeb_a" else "")
     )
 
 
