@@ -129,20 +129,26 @@ def train(config: ml_collections.ConfigDict, workdir: str, dataset=None, on_read
     writer = MetricWriter(os.path.join(workdir, "metrics.jsonl"))
     batch = config.batch_size
 
+    def call_inputs(first_step: int) -> jax.Array:
+        """The batches of the call starting at ``first_step``: indices, or (large data) the rows from host memory.
+        Every process computes the global order; each gathers only the rows it owns."""
+        idx = data_lib.batch_indices(config.seed, first_step, chunk, num_examples, batch)[:, local_rows]
+        xs = idx if data_on_device else dataset.train_x[idx]
+        return jax.make_array_from_process_local_data(xs_sharding, xs, (chunk, batch, *xs.shape[2:]))
+
     start_time, start_step = time.time(), step
     last_log_time, last_log_step = start_time, step
+    next_xs = call_inputs(step) if step < total_steps else None
     with Preemption() as preemption:
         while step < total_steps and not preemption.requested:
             boundaries = [total_steps, _next_multiple(step, config.log_every_steps),
                           _next_multiple(step, config.checkpoint_every_steps)]
             n = min(chunk, *(b - step for b in boundaries))
-            # Every process computes the global order; each gathers only the rows it owns.
-            idx = data_lib.batch_indices(config.seed, step, chunk, num_examples, batch)[:, local_rows]
-            xs = idx if data_on_device else dataset.train_x[idx]
-            xs = jax.make_array_from_process_local_data(xs_sharding, xs, (chunk, batch, *xs.shape[2:]))
             active = np.arange(chunk) < n
-            state, metrics = train_chunk(state, device_data, xs, jax.device_put(active, replicated(mesh)))
+            state, metrics = train_chunk(state, device_data, next_xs, jax.device_put(active, replicated(mesh)))
             step += n
+            # gathered while the device runs this call (dispatch is asynchronous), before anything waits on it
+            next_xs = call_inputs(step) if step < total_steps else None
             if step % config.log_every_steps == 0 or step == total_steps:
                 metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 now = time.time()
