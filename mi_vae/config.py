@@ -92,20 +92,15 @@ def evals_section(*names: str, **settings: dict) -> ml_collections.ConfigDict:
     ``mi_vae.evaluation.evaluators.EVALUATORS``), each setting filled from the evaluator's signature and
     updated by ``settings[name]``, so each shows in config.json and can be overridden from the command line
     (``--config.evals.iwae.k=5000``). An unknown evaluator or setting is a ``ConfigError`` naming the valid ones."""
-    from mi_vae.evaluation.evaluators.common import EVALUATORS, evaluator_defaults
+    from mi_vae.evaluation.evaluators.common import EVALUATORS, evaluator_module, evaluator_settings
 
     names = names or EVALUATORS
-    for name in (*names, *settings):
-        evaluator_defaults(name)  # ConfigError for an unknown evaluator
+    for name in settings:
+        evaluator_module(name)  # ConfigError for an unknown evaluator
     extra = sorted(set(settings) - set(names))
     if extra:
         raise ConfigError(f"settings for evaluator {extra[0]!r}, which is not selected; selected: {', '.join(names)}")
-    section = {}
-    for name in names:
-        defaults = evaluator_defaults(name)
-        check_keys(f"config.evals.{name}", settings.get(name, {}), defaults)
-        section[name] = {**defaults, **settings.get(name, {})}
-    return ml_collections.ConfigDict(section)
+    return ml_collections.ConfigDict({name: evaluator_settings(name, settings.get(name)) for name in names})
 
 
 def select_evals(config: ml_collections.ConfigDict, names) -> ml_collections.ConfigDict:

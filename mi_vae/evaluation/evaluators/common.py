@@ -91,6 +91,15 @@ def evaluator_defaults(name: str) -> dict:
     return {k: p.default for k, p in params.items() if p.kind is p.KEYWORD_ONLY}
 
 
+def evaluator_settings(name: str, given) -> dict:
+    """``evaluator_defaults(name)`` updated by ``given``; a setting the evaluator lacks (or an unknown evaluator)
+    is a ConfigError naming the valid ones."""
+    defaults = evaluator_defaults(name)
+    given = dict(given or {})
+    check_keys(f"config.evals.{name}", given, defaults)
+    return {**defaults, **given}
+
+
 def data_settings(config: ml_collections.ConfigDict) -> dict:
     """``mi_vae.config.EVAL_DEFAULTS`` updated by ``config.eval``; an unknown key is a ConfigError naming
     the valid ones."""
@@ -112,13 +121,9 @@ def from_config(config: ml_collections.ConfigDict, method, data: EvalData) -> li
     evals = config.get("evals", None)
     evals = evals_section() if evals is None else evals
     specs = evals.to_dict() if isinstance(evals, ml_collections.ConfigDict) else dict(evals)
-    out = []
-    for name in specs:
-        check_keys(f"config.evals.{name}", specs[name] or {}, evaluator_defaults(name))
-    for name in EVALUATORS:
-        if name in specs:
-            out.append((name, evaluator_module(name).Evaluator(method, data, **(specs[name] or {}))))
-    return out
+    settings = {name: evaluator_settings(name, given) for name, given in specs.items()}  # all checked first
+    return [(name, evaluator_module(name).Evaluator(method, data, **settings[name]))
+            for name in EVALUATORS if name in settings]
 
 
 def require(method, capabilities: frozenset[str]) -> None:
@@ -285,5 +290,5 @@ class EvalData:
 
 
 __all__ = ["EVALUATORS", "EvalData", "Evaluator", "Figure", "Note", "PRNG_IMPL", "Section", "Skip", "Skipped",
-           "batched", "data_settings", "evaluator_defaults", "evaluator_module", "from_config", "is_image",
-           "require"]
+           "batched", "data_settings", "evaluator_defaults", "evaluator_module", "evaluator_settings", "from_config",
+           "is_image", "require"]
