@@ -51,11 +51,11 @@ def main() -> None:
     from mi_vae.data import to_float
     from mi_vae.evaluation import mi
     from mi_vae.evaluation.runner import restore
-    from mi_vae.train.loop import load_data
+    from mi_vae.train.run_record import load_run_data
 
     with open(os.path.join(args.workdir, "config.json")) as f:
         config = ml_collections.ConfigDict(json.load(f))
-    dataset = load_data(config)
+    dataset = load_run_data(config, None)
     method, state = restore(config, args.workdir, dataset)
     params, batch_stats = jax.device_get(state["params"]), jax.device_get(state["batch_stats"])
     encode = jax.jit(lambda x: method.model.encode(params, batch_stats, x))

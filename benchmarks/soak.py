@@ -35,7 +35,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from configs import infomax_vae
-    from mi_vae.train import loop
+    from mi_vae.train import loop, run_record
 
     workdir = tempfile.mkdtemp(prefix="mi_vae_soak_")
     ckpt_dir = os.path.join(workdir, "checkpoints")
@@ -53,7 +53,7 @@ def main() -> None:
     config.checkpoint_every_steps = args.checkpoint_every
     config.log_every_steps = args.log_every or args.checkpoint_every
     config.keep_checkpoints = args.keep
-    dataset = loop.load_data(config)
+    dataset = run_record.load_run_data(config, None)
 
     # Warm-up run (compilation, allocator pools), then the soak proper resumes from it.
     config.num_train_steps = args.warmup_steps

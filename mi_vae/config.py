@@ -115,6 +115,42 @@ def select_evals(config: ml_collections.ConfigDict, names) -> ml_collections.Con
     return out
 
 
+EVAL_SECTIONS = ("eval", "evals")
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def eval_config(recorded: ml_collections.ConfigDict,
+                requested: ml_collections.ConfigDict | None) -> tuple[ml_collections.ConfigDict, list[str]]:
+    """(config to evaluate a run with, keys of ``requested`` that were ignored).
+
+    Evaluation uses the run's ``recorded`` config (its config.json); from ``requested`` (the command
+    line's ``--config``, if any) only the evaluation sections ``config.eval`` and ``config.evals`` are
+    taken. The other keys where ``requested`` differs are returned, for the caller to say they were ignored.
+    """
+    config = ml_collections.ConfigDict(recorded.to_dict())
+    if "evals" not in config:  # a run from before config.evals: every evaluator with its defaults
+        config.evals = evals_section()
+    if requested is None:
+        return config, []
+    wanted = requested.to_dict()
+    have = _flat({k: v for k, v in config.to_dict().items() if k not in EVAL_SECTIONS})
+    ignored = sorted(k for k, v in _flat({k: v for k, v in wanted.items() if k not in EVAL_SECTIONS}).items()
+                     if k in have and have[k] != v)
+    for section in EVAL_SECTIONS:
+        if section in wanted:
+            config[section] = ml_collections.ConfigDict(wanted[section])
+    return config, ignored
+
+
 def optim_section(**players) -> ml_collections.ConfigDict:
     """``config.optim``: for each player ``{**OPTIM_DEFAULTS, **settings}``, so every setting shows in config.json
     and can be overridden (``--config.optim.vae.schedule=cosine``); a player left out gets the method's

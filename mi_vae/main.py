@@ -20,7 +20,6 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from mi_vae.errors import MiVaeError
-from mi_vae.io import write_json_atomic
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:args]).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and evaluation.")
@@ -39,6 +38,7 @@ flags.DEFINE_integer("process_id", None, "This process's index (with --distribut
 flags.DEFINE_bool("debug", os.environ.get("MI_VAE_DEBUG", "") == "1",
                   "Show the traceback of user-input errors too (also set by MI_VAE_DEBUG=1).")
 FLAGS = flags.FLAGS
+log = logging.getLogger("mi_vae")
 
 
 class UsageError(MiVaeError):
@@ -55,27 +55,32 @@ def check_workdir(workdir: str) -> None:
         raise UsageError(f"workdir {workdir} is not writable: {err.strerror or err}") from None
 
 
-def run(config, workdir: str, mode: str) -> None:
+def run(config, workdir: str, mode: str, evals: list[str] | None = None) -> None:
+    """Train (then evaluate if ``config.run_eval``) or, with mode "eval", evaluate the run in ``workdir``
+    with its recorded config, taking only the evaluation sections from ``config`` (may be None)."""
     import jax
 
     from mi_vae import evaluation
     from mi_vae import train as train_lib
+    from mi_vae.config import eval_config, select_evals
+    from mi_vae.train import run_record
 
-    check_workdir(workdir)
-    writer = jax.process_index() == 0  # only process 0 writes config, metrics, figures and the report
     if mode == "train":
-        def on_ready():
-            if writer:
-                write_json_atomic(os.path.join(workdir, "config.json"), config.to_dict())
-
-        method, state, dataset, preempted = train_lib.train(config, workdir, on_ready=on_ready)
-        if preempted or not config.run_eval or not writer:
+        if config is None:
+            raise UsageError("--config is required to train")
+        config = select_evals(config, evals) if evals else config
+        check_workdir(workdir)
+        method, state, dataset, preempted = train_lib.train(config, workdir)
+        if preempted or not config.run_eval or jax.process_index() != 0:  # process 0 evaluates
             return
         state = jax.device_get(state)  # evaluation is host-local
     else:
-        if not os.path.isfile(os.path.join(workdir, "config.json")):
-            raise UsageError(f"{workdir} has no config.json: not a mi_vae work directory")
-        if not writer:
+        config, ignored = eval_config(run_record.read_config(workdir), config)
+        if ignored:
+            log.warning("--mode=eval uses the run's recorded config; ignored from --config: %s", ", ".join(ignored))
+        config = select_evals(config, evals) if evals else config
+        check_workdir(workdir)
+        if jax.process_index() != 0:
             return
         method = state = dataset = None
     evaluation.evaluate(config, workdir, method=method, state=state, dataset=dataset)
@@ -86,8 +91,8 @@ def main(argv) -> None:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     logging.getLogger().setLevel(logging.ERROR)  # quiet libraries (Orbax logs every save, tfds warns on missing data)
     logging.getLogger("mi_vae").setLevel(logging.INFO)
-    if FLAGS.config is None or FLAGS.workdir is None:
-        _fail("both --config and --workdir are required")
+    if FLAGS.workdir is None or (FLAGS.config is None and FLAGS.mode == "train"):
+        _fail("--workdir is required, and --config to train")
     if FLAGS.distributed:
         import jax
 
@@ -95,12 +100,7 @@ def main(argv) -> None:
         jax.distributed.initialize(coordinator_address=FLAGS.coordinator_address,
                                    num_processes=FLAGS.num_processes, process_id=FLAGS.process_id)
     try:
-        config = FLAGS.config
-        if FLAGS.evals:
-            from mi_vae.config import select_evals
-
-            config = select_evals(config, FLAGS.evals)
-        run(config, FLAGS.workdir, FLAGS.mode)
+        run(FLAGS.config, FLAGS.workdir, FLAGS.mode, FLAGS.evals)
     except MiVaeError as err:
         if FLAGS.debug:
             raise

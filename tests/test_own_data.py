@@ -178,3 +178,76 @@ def test_vim_celeba_config_smoke_trains_on_celeba_files_without_tensorflow(tmp_p
             f"--config.data_dir={data_dir}", "--config.num_train_steps=10", "--config.checkpoint_every_steps=10",
             "--evals=elbo", env=env)
     assert np.isfinite(json.loads((workdir / "eval" / "metrics.json").read_text())["elbo"])
+
+
+# ----------------------------------------------------------------------------- the Python route
+
+
+def test_from_arrays_splits_checks_and_matches_npz(tmp_path):
+    from mi_vae.data import from_arrays
+
+    x = np.random.default_rng(0).integers(0, 256, (50, 6, 6), np.uint8)
+    y = np.arange(50) % 5
+    ds = from_arrays(x, y, test_fraction=0.2, split_seed=1)
+    assert ds.example_shape == (6, 6, 1) and ds.num_train == 40 and ds.num_classes == 5
+    np.savez(tmp_path / "same.npz", x=x, y=y)
+    via_file = load_npz(str(tmp_path / "same.npz"), test_fraction=0.2, split_seed=1)
+    np.testing.assert_array_equal(via_file.test_x, ds.test_x)  # one code path for arrays and npz files
+    np.testing.assert_array_equal(via_file.test_y, ds.test_y)
+    vectors = from_arrays(np.zeros((30, 3), np.float32), x_test=np.ones((5, 3), np.float32))
+    assert vectors.likelihood == "gaussian" and vectors.num_test == 5 and vectors.train_y is None
+    with pytest.raises(DatasetError, match="float images must lie in"):
+        from_arrays(np.full((20, 4, 4), 2.0))
+    with pytest.raises(DatasetError, match="50 examples but 49 labels"):
+        from_arrays(x, y[:49])
+    with pytest.raises(DatasetError, match="labels must be integers"):
+        from_arrays(x, y.astype(float))
+
+
+@pytest.mark.slow
+def test_python_train_on_arrays_then_cli_eval_and_resume(tmp_path):
+    from conftest import smoke_config
+
+    from mi_vae.data import from_arrays
+    from mi_vae.train import train
+    from mi_vae.train.run_record import RunRecordError
+
+    rng = np.random.default_rng(0)
+    y = np.arange(200) % 2
+    x = np.clip(rng.normal(60 + 120 * y[:, None, None], 30, (200, 12, 12)), 0, 255).astype(np.uint8)
+    dataset = from_arrays(x, y, name="blobs")
+    config = smoke_config("vae", num_train_steps=10, checkpoint_every_steps=10)
+    workdir = tmp_path / "run"
+    train(config, str(workdir), dataset=dataset)
+    recorded = json.loads((workdir / "config.json").read_text())
+    assert recorded["dataset"] == "arrays:blobs" and config.dataset == "fashion_mnist"  # the caller's config untouched
+    assert recorded["data"]["train_examples"] == 180 and recorded["data"]["example_shape"] == [12, 12, 1]
+    assert recorded["data"]["num_classes"] == 2 and len(recorded["data"]["sha256"]) == 64
+    assert (workdir / "dataset.npz").is_file()
+    # the command line evaluates the run on its stored arrays, with no --config
+    run_cli(f"--workdir={workdir}", "--mode=eval", "--evals=elbo")
+    metrics = json.loads((workdir / "eval" / "metrics.json").read_text())
+    assert np.isfinite(metrics["elbo"])
+    # resuming with other arrays is refused and leaves the record alone
+    with pytest.raises(RunRecordError, match="trained on other arrays"):
+        train(config, str(workdir), dataset=from_arrays(x[::-1].copy(), y, name="blobs"))
+    assert json.loads((workdir / "config.json").read_text())["data"]["sha256"] == recorded["data"]["sha256"]
+    # the stored copy changed behind the run's back is named, not silently used
+    np.savez(workdir / "dataset.npz", x_train=x[:180], x_test=x[180:])
+    proc = run_cli(f"--workdir={workdir}", "--mode=eval", "--evals=elbo", check=False)
+    assert proc.returncode == 1 and "was changed after training" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_eval_mode_uses_the_recorded_config():
+    import ml_collections
+
+    from mi_vae.config import eval_config, evals_section
+
+    recorded = ml_collections.ConfigDict({"method": {"name": "vae", "beta": 1.0}, "seed": 0, "eval": {"seed": 0},
+                                          "evals": evals_section("elbo").to_dict()})
+    requested = ml_collections.ConfigDict({"method": {"name": "vae", "beta": 4.0}, "seed": 0, "eval": {"seed": 3},
+                                           "evals": evals_section("elbo", "iwae").to_dict()})
+    config, ignored = eval_config(recorded, requested)
+    assert ignored == ["method.beta"] and config.method.beta == 1.0
+    assert config.eval.seed == 3 and list(config.evals.keys()) == ["elbo", "iwae"]
+    assert eval_config(recorded, None) == (recorded, [])

@@ -1,8 +1,9 @@
 """Data: named datasets as in-memory numpy arrays, resumable batch order, corruptions.
 
-One entry point, ``load_dataset(name, data_dir, max_train_examples, max_test_examples, seed)``
--> ``ArrayDataset``.  Images are NHWC ``uint8`` (``to_float`` maps them to [0, 1]); real-valued
-and one-hot data are ``float32``; labels ``int32``.  Sources:
+One entry point by name, ``load_dataset(name, data_dir, max_train_examples, max_test_examples, seed)``
+-> ``ArrayDataset``, and one from arrays in Python, ``from_arrays(x, y, x_test=..., y_test=...)``.
+Images are NHWC ``uint8`` (``to_float`` maps them to [0, 1]); real-valued and one-hot data are
+``float32``; labels ``int32``.  Sources:
 
 * ``fashion_mnist`` -- the offline default, Debian's ``dataset-fashion-mnist`` IDX files, read
   without TensorFlow;
@@ -22,6 +23,7 @@ from mi_vae.data.batching import batch_indices, epoch_permutation
 from mi_vae.data.core import ArrayDataset, DatasetError, to_float
 from mi_vae.data.corruption import binarize, corrupt_gaussian, corrupt_mask
 from mi_vae.data.datasets import DATASETS, load_dataset
+from mi_vae.data.files import from_arrays
 from mi_vae.data.idx import read_idx
 from mi_vae.data.preprocessing import center_crop, center_crop_and_resize, resize_uint8
 from mi_vae.data.synthetic import correlated_gaussians_mi, sample_correlated_gaussians
@@ -38,6 +40,7 @@ __all__ = [
     "corrupt_gaussian",
     "corrupt_mask",
     "epoch_permutation",
+    "from_arrays",
     "load_dataset",
     "read_idx",
     "resize_uint8",

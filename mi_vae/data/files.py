@@ -140,8 +140,59 @@ def _as_examples(x: np.ndarray, what: str) -> tuple[np.ndarray, str]:
     return (x[..., None] if x.ndim == 3 else x), "bernoulli"
 
 
+def from_arrays(x, y=None, *, x_test=None, y_test=None, name: str = "arrays", test_fraction: float = 0.1,
+                split_seed: int = 0) -> ArrayDataset:
+    """A dataset from numpy arrays, the Python route to your own data.
+
+    ``x`` is the training split when ``x_test`` is given, else all examples, split by ``split_seed`` and
+    ``test_fraction`` (see ``split_indices``). Images ``[N, H, W]`` or ``[N, H, W, C]``, uint8 in 0..255 or
+    float in [0, 1] (Bernoulli likelihood); vectors ``[N, D]`` float (Gaussian likelihood). Labels ``y`` /
+    ``y_test`` are optional integers; the probes and cluster metrics need both.
+
+    >>> import numpy as np
+    >>> ds = from_arrays(np.zeros((100, 8, 8), np.uint8), np.arange(100) % 4)
+    >>> ds.train_x.shape, ds.test_x.shape, ds.num_classes, ds.likelihood
+    ((90, 8, 8, 1), (10, 8, 8, 1), 4, 'bernoulli')
+
+    Raises:
+      DatasetError: arrays that do not fit the conventions above (one line).
+    """
+    if x_test is None and y_test is not None:
+        raise DatasetError(f"{name}: y_test without x_test")
+    if x_test is not None:
+        train_x, likelihood = _as_examples(x, f"{name}: x_train")
+        test_x, _ = _as_examples(x_test, f"{name}: x_test")
+        train_y, test_y = y, y_test
+    else:
+        examples, likelihood = _as_examples(x, f"{name}: x")
+        train, test = split_indices(len(examples), test_fraction, split_seed)
+        train_x, test_x = examples[train], examples[test]
+        labels = None if y is None else np.asarray(y)
+        if labels is not None and len(labels) != len(examples):
+            raise DatasetError(f"{name}: {len(examples)} examples but {len(labels)} labels")
+        train_y, test_y = (None, None) if labels is None else (labels[train], labels[test])
+    labelled = train_y is not None and test_y is not None
+    if labelled:
+        train_y, test_y = np.asarray(train_y), np.asarray(test_y)
+        if not (np.issubdtype(train_y.dtype, np.integer) and np.issubdtype(test_y.dtype, np.integer)):
+            raise DatasetError(f"{name}: labels must be integers")
+        if len(train_y) != len(train_x) or len(test_y) != len(test_x):
+            raise DatasetError(f"{name}: {len(train_x)}/{len(test_x)} examples but {len(train_y)}/{len(test_y)} "
+                               "labels")
+        if min(train_y.min(), test_y.min()) < 0:
+            raise DatasetError(f"{name}: labels must be >= 0")
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise DatasetError(f"{name}: train and test examples differ in shape ({train_x.shape[1:]} vs "
+                           f"{test_x.shape[1:]})")
+    num_classes = int(max(train_y.max(), test_y.max())) + 1 if labelled else None
+    return ArrayDataset(name=name, train_x=train_x, test_x=test_x,
+                        train_y=train_y.astype(np.int32) if labelled else None,
+                        test_y=test_y.astype(np.int32) if labelled else None,
+                        num_classes=num_classes, likelihood=likelihood)
+
+
 def load_npz(path: str, *, test_fraction: float = 0.1, split_seed: int = 0) -> ArrayDataset:
-    """The arrays of ``path`` as an ``ArrayDataset`` (see the module docstring)."""
+    """The arrays of ``path`` as an ``ArrayDataset`` (see the module docstring and ``from_arrays``)."""
     path = os.path.abspath(os.path.expanduser(path))
     if not os.path.isfile(path):
         raise DatasetError(f"npz:{path} does not exist")
@@ -150,37 +201,15 @@ def load_npz(path: str, *, test_fraction: float = 0.1, split_seed: int = 0) -> A
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError) as err:
         raise DatasetError(f"npz:{path} is not a readable .npz file: {str(err).splitlines()[0]}") from None
+    name = f"npz:{path}"
     if "x_train" in arrays and "x_test" in arrays:
-        train_x, likelihood = _as_examples(arrays["x_train"], "x_train")
-        test_x, _ = _as_examples(arrays["x_test"], "x_test")
-        train_y, test_y = arrays.get("y_train"), arrays.get("y_test")
-    elif "x" in arrays:
-        x, likelihood = _as_examples(arrays["x"], "x")
-        train, test = split_indices(len(x), test_fraction, split_seed)
-        train_x, test_x = x[train], x[test]
-        y = arrays.get("y")
-        train_y, test_y = (None, None) if y is None else (y[train], y[test])
-    else:
-        raise DatasetError(f"npz:{path} has keys {', '.join(sorted(arrays)) or 'none'}; it needs x_train and "
-                           "x_test (optional y_train, y_test) or x (optional y)")
-    labelled = train_y is not None and test_y is not None
-    if labelled:
-        train_y, test_y = np.asarray(train_y), np.asarray(test_y)
-        if not (np.issubdtype(train_y.dtype, np.integer) and np.issubdtype(test_y.dtype, np.integer)):
-            raise DatasetError(f"npz:{path}: labels must be integers")
-        if len(train_y) != len(train_x) or len(test_y) != len(test_x):
-            raise DatasetError(f"npz:{path}: {len(train_x)}/{len(test_x)} examples but {len(train_y)}/{len(test_y)} "
-                               "labels")
-    if train_x.shape[1:] != test_x.shape[1:]:
-        raise DatasetError(f"npz:{path}: train and test examples differ in shape ({train_x.shape[1:]} vs "
-                           f"{test_x.shape[1:]})")
-    num_classes = int(max(train_y.max(), test_y.max())) + 1 if labelled else None
-    return ArrayDataset(name=f"npz:{path}", train_x=train_x, test_x=test_x,
-                        train_y=train_y.astype(np.int32) if labelled else None,
-                        test_y=test_y.astype(np.int32) if labelled else None,
-                        num_classes=num_classes, likelihood=likelihood)
-
-
+        return from_arrays(arrays["x_train"], arrays.get("y_train"), x_test=arrays["x_test"],
+                           y_test=arrays.get("y_test"), name=name)
+    if "x" in arrays:
+        return from_arrays(arrays["x"], arrays.get("y"), name=name, test_fraction=test_fraction,
+                           split_seed=split_seed)
+    raise DatasetError(f"{name} has keys {', '.join(sorted(arrays)) or 'none'}; it needs x_train and "
+                       "x_test (optional y_train, y_test) or x (optional y)")
 
 
 # ----------------------------------------------------------------------------- CelebA from its own files

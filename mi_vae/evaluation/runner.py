@@ -18,7 +18,6 @@ whose required capabilities the method does not declare, or that raises ``Skip``
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -26,14 +25,15 @@ import time
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
+from mi_vae.config import eval_config
 from mi_vae.evaluation.evaluators import common
 from mi_vae.evaluation.report import write_report
 from mi_vae.io import MetricWriter, read_metrics, write_json_atomic
+from mi_vae.train import run_record
 from mi_vae.train.checkpoint import Checkpointer, NoUsableCheckpointError
-from mi_vae.train.loop import build, load_data
+from mi_vae.train.loop import build
 from mi_vae.train.step import make_mesh, replicated
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
       method, state: the trained method and its train state; when either is None both are built
         from ``config`` and the newest checkpoint of WORKDIR/checkpoints is restored (NoUsableCheckpointError
         "no checkpoint in ...: train first" if there is none).
-      dataset: the run's ``ArrayDataset`` (None: ``mi_vae.train.loop.load_data(config)``).
+      dataset: the run's ``ArrayDataset`` (None: the one config.dataset names, or the arrays stored with the run).
 
     Returns:
       {metric key: float | int | None} (None for a non-finite value); the keys that apply to the
@@ -107,13 +107,12 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
     """
     start = time.time()
     if config is None:
-        with open(os.path.join(workdir, "config.json")) as f:
-            config = ml_collections.ConfigDict(json.load(f))
+        config, _ = eval_config(run_record.read_config(workdir), None)
     settings = common.data_settings(config)
     if method is None or state is None:
         require_checkpoint(workdir)  # before loading any data
     if dataset is None:
-        dataset = load_data(config)
+        dataset = run_record.load_run_data(config, workdir)
     if method is None or state is None:
         method, state = restore(config, workdir, dataset)
     step = int(np.asarray(_local(state["step"])))

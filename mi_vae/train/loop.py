@@ -21,6 +21,7 @@ from mi_vae import data as data_lib
 from mi_vae.errors import ConfigError, MiVaeError
 from mi_vae.io import MetricWriter
 from mi_vae.methods import DataSpec, get_method
+from mi_vae.train import run_record
 from mi_vae.train.checkpoint import Checkpointer
 from mi_vae.train.state import init_state, make_optimizers
 from mi_vae.train.step import batch_sharded, make_mesh, make_train_chunk, replicated
@@ -33,15 +34,6 @@ DEVICE_DATA_BYTES = 2 << 30
 
 class NonFiniteError(MiVaeError, RuntimeError):
     """Too many consecutive non-finite steps."""
-
-
-def load_data(config: ml_collections.ConfigDict) -> data_lib.ArrayDataset:
-    return data_lib.load_dataset(
-        config.dataset, data_dir=config.data_dir or None,
-        max_train_examples=config.max_train_examples or None,
-        max_test_examples=config.max_test_examples or None, seed=config.seed,
-        image_size=int(config.get("image_size", 0)), test_fraction=float(config.get("test_fraction", 0.1)),
-        split_seed=int(config.get("split_seed", 0)))
 
 
 def data_spec(dataset: data_lib.ArrayDataset) -> DataSpec:
@@ -92,13 +84,23 @@ def build(config, dataset, mesh):
     return method, optimizers, state, state_shardings
 
 
-def train(config: ml_collections.ConfigDict, workdir: str, dataset=None, on_ready=None):
-    """Train ``config`` in ``workdir``; returns (method, state, dataset, preempted).
+def train(config: ml_collections.ConfigDict, workdir: str, dataset: data_lib.ArrayDataset | None = None):
+    """Train ``config`` in ``workdir`` (resuming from its newest checkpoint); returns (method, state, dataset,
+    preempted).
 
-    ``on_ready()`` is called once the state is built and any checkpoint restored, before step 0
-    (the CLI writes config.json there, so a rejected restart leaves the old one in place).
+    ``dataset`` (None: the one ``config.dataset`` names) may be any ``ArrayDataset``, e.g.
+    ``mi_vae.data.from_arrays(x, y)``; one that ``config.dataset`` does not name is stored in the workdir
+    (``mi_vae.train.run_record``) so the run can be evaluated and resumed from the command line.
+    config.json (the config and a description of the data) is written once the state is built and any
+    checkpoint restored, before step 0, so a rejected restart leaves the old one in place.
     """
-    dataset = load_data(config) if dataset is None else dataset
+    if dataset is None:
+        dataset = run_record.load_run_data(config, workdir)
+        description = run_record.describe_dataset(dataset)
+        if config.dataset.startswith(run_record.ARRAYS_PREFIX):  # resuming a run trained on arrays
+            description = run_record.read_description(workdir) or description
+    else:
+        config, description = run_record.record_data(config, workdir, dataset)
     mesh = make_mesh()
     if config.batch_size % mesh.size:
         raise ConfigError(f"batch_size {config.batch_size} is not divisible by the device count {mesh.size}")
@@ -114,8 +116,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, dataset=None, on_read
         state = restored
         log.info("resumed from checkpoint step %d", restored_step)
     step = int(jax.device_get(state["step"]))
-    if on_ready is not None:
-        on_ready()
+    if jax.process_index() == 0:  # only process 0 writes config.json and stored arrays
+        run_record.write_record(workdir, config, description, dataset)
 
     data_on_device = dataset.train_x.nbytes <= DEVICE_DATA_BYTES
     # never longer than the run: masked steps past the end would still be computed
