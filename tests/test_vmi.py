@@ -94,11 +94,45 @@ def test_subvector_mi_targets_the_first_coordinates():
     params = jax.jit(method.init)(jax.random.key(0), x)["params"]
     # Q's MI estimate depends on z[:, :2] only: perturbing z[:, 2:] in the target changes nothing
     terms, _ = method.model.forward(params, {}, x, jax.random.key(1))
-    mi = method.mi_lower_bound(params["q"], terms)
-    moved = dict(terms, z=terms["z"].at[:, 2:].add(5.0))
+    pairs, _ = method.mi_pairs(params, {}, terms, jax.random.key(2))
+    np.testing.assert_array_equal(pairs["code"], terms["z"])  # the thesis's posterior pairs by default
+    mi = method.mi_lower_bound(params["q"], pairs)
+    moved = dict(pairs, code=pairs["code"].at[:, 2:].add(5.0))
     np.testing.assert_allclose(float(method.mi_lower_bound(params["q"], moved)), float(mi), rtol=1e-6)
-    moved = dict(terms, z=terms["z"].at[:, :2].add(5.0))
+    moved = dict(pairs, code=pairs["code"].at[:, :2].add(5.0))
     assert float(method.mi_lower_bound(params["q"], moved)) < float(mi) - 1.0
+
+
+def test_prior_pairs_cannot_be_gamed_by_a_collapsed_code():
+    """The thesis's bound on the encoder's c reads log K for a code collapsed to one category that Q always
+    names; eq. 4.5's pairs (c ~ p(c), decoded) score that Q far below zero, as a lower bound must."""
+    dataset = load_dataset("digits")
+    x = jnp.asarray(to_float(dataset.train_x[:256]))
+    bounds = {}
+    for samples in ("posterior", "prior"):
+        config = vmi_categorical.get_config(f"smoke=True,dataset=digits,mi_samples={samples}")
+        method = get_method(config, DataSpec((8, 8, 1), "bernoulli", 10))
+        assert method.mi_samples == samples
+        params = jax.jit(method.init)(jax.random.key(0), x)["params"]
+        q = jax.tree.map(jnp.zeros_like, params["q"])  # Q: "category 0", whatever it sees
+        params = dict(params, q=jax.tree.map(lambda a: a.at[0].set(50.0) if a.shape == (10,) else a, q))
+        terms, _ = method.forward(params, {}, x, jax.random.key(1), 0)
+        terms = dict(terms, c=jax.nn.one_hot(jnp.zeros(256, int), 10))  # the encoder sends every x to category 0
+        pairs, _ = method.mi_pairs(params, {}, terms, jax.random.key(2))
+        bounds[samples] = float(method.mi_lower_bound(params["q"], pairs))
+        losses, _ = jax.jit(method.losses)(params, {}, {"x": x}, jax.random.key(3), 0)
+        assert all(np.isfinite(float(loss)) for loss, _ in losses.values())
+    np.testing.assert_allclose(bounds["posterior"], np.log(10), atol=1e-4)
+    assert bounds["prior"] < -30.0, bounds
+
+
+def test_prior_pairs_need_the_prior_entropy():
+    from mi_vae.errors import ConfigError
+
+    config = vmi_categorical.get_config("smoke=True,dataset=digits,mi_samples=prior")
+    config.method.code_entropy = "aggregate"
+    with pytest.raises(ConfigError, match="code_entropy must be 'prior'"):
+        get_method(config, DataSpec((8, 8, 1), "bernoulli", 10))
 
 
 def test_mi_regulariser_makes_the_categorical_code_cluster_digits(tmp_path):

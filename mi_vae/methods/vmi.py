@@ -9,12 +9,20 @@ Objective maximised (eq. 4.11 / 4.12), with an auxiliary network Q on the decode
 
 The thesis's x ~ p_theta(x|z) is taken as the decoder's point estimate x_hat (Bernoulli or
 categorical probabilities, Gaussian mean), Q's input. MI is a Barber-Agakov lower bound (eq. 4.4,
-4.8). H(c) is, as in the thesis, the entropy of c's prior, a constant (``code_entropy="prior"``).
-That is exact only while the aggregate posterior q(c) = E_x q(c|x) stays near the prior: with a
-large lambda_ the categorical encoder can send every x to one category (Q then predicts c
-perfectly and the estimate reads log K). ``code_entropy="aggregate"`` (categorical layout) uses
-instead the entropy of the batch's aggregate posterior, H(mean_b softmax(logits_b)), which makes
-the bound honest and rewards balanced categories. Two latent layouts (``mi_code``):
+4.8) with H(c) the entropy of c's prior, a constant (``code_entropy="prior"``). Where the pairs
+(c, x_hat) come from (``mi_samples``):
+
+* ``"posterior"`` (the thesis's eq. 4.9 as written and as trained): c ~ q(c|x) for the batch's x.
+  Then H(c) = H(prior) holds only while the aggregate posterior q(c) = E_x q(c|x) stays at the prior;
+  it is not a lower bound otherwise: a code collapsed to one category is predicted perfectly by Q and
+  scores log K, (lambda_ - 1) log K per example better in the objective than an uninformative one, so a
+  large lambda_ collapses the code. ``code_entropy="aggregate"`` (categorical layout) uses instead the
+  entropy of the batch's aggregate posterior, H(mean_b softmax(logits_b)), which rewards balanced codes.
+* ``"prior"`` (eq. 4.5 as derived, the InfoGAN form): the code ~ p(code) (z ~ N(0, I) and, categorical,
+  c ~ Unif(K) one-hot), x_hat decoded from it, c read back by Q(c | x_hat). H(c) = H(prior) is then
+  exact, so the bound is a lower bound on I(c; x_hat) under the generative model; the MI gradient
+  reaches the decoder only (the encoder learns q(c|x) through the ELBO).
+Two latent layouts (``mi_code``):
 
 * ``"subvector"`` (section 4.3.1, eq. 4.13-4.14): z ~ q(z|x) = N(mu(x), sigma^2(x)) of
   ``latent_dim`` dims, prior N(0, I); c = z_hat = z[:, :mi_dims] (the first ``mi_dims``
@@ -58,6 +66,7 @@ from mi_vae.methods import base
 
 MI_CODES = ("subvector", "categorical")
 CODE_ENTROPIES = ("prior", "aggregate")
+MI_SAMPLES = ("posterior", "prior")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +75,7 @@ class VMI:
     q_net: nn.Module
     lambda_: float
     code_entropy: str
+    mi_samples: str
     temperature_start: float
     temperature_end: float
     temperature_anneal_steps: int
@@ -112,42 +122,58 @@ class VMI:
         return self.model.forward(params, batch_stats, x, rng, temperature=self.temperature(step))
 
     # --- the MI regulariser ----------------------------------------------------------------
-    def mi_lower_bound(self, q_params, terms) -> jax.Array:
-        """MI = H(c) + mean log Q(c | x_hat) (eq. 4.9 / 4.13 / 4.21) on the batch's codes."""
-        x_hat = self.model.reconstruction(terms["out"])
-        if self.categorical:
-            q_logits = self.q_net.apply({"params": q_params}, x_hat)
-            log_q = jnp.sum(terms["c"] * jax.nn.log_softmax(q_logits, axis=-1), axis=-1)
-        else:
-            mean, log_var = self.q_net.apply({"params": q_params}, x_hat)
-            log_q = losses.diag_gaussian_log_prob(terms["z"][:, : self.model.mi_dims], mean, log_var)
-        return losses.barber_agakov_bound(log_q, self.entropy(terms))
+    def mi_pairs(self, params, batch_stats, terms, rng) -> tuple[dict, object]:
+        """The bound's pairs {"code", "x_hat"[, "logits"]} and the batch_stats after any decoder pass.
 
-    def entropy(self, terms) -> jax.Array:
+        "posterior": the batch's own codes (c of the categorical code, z of the sub-vector layout) and
+        their decoder outputs. "prior": ``B`` codes drawn from p(code) and decoded (eq. 4.5)."""
+        if self.mi_samples == "posterior":
+            code = terms["c"] if self.categorical else terms["z"]
+            return ({"code": code, "x_hat": self.model.reconstruction(terms["out"]), "logits": terms.get("logits")},
+                    batch_stats)
+        full = self.model.sample_prior(rng, terms["out"].shape[0])
+        out, batch_stats = self.model.apply(params, batch_stats, full, train=True, method="decode")
+        code = full[:, self.model.latent_dim:] if self.categorical else full
+        return {"code": code, "x_hat": self.model.reconstruction(out)}, batch_stats
+
+    def mi_lower_bound(self, q_params, pairs) -> jax.Array:
+        """MI = H(c) + mean log Q(c | x_hat) (eq. 4.5 / 4.9 / 4.13 / 4.21) on the pairs of ``mi_pairs``."""
+        if self.categorical:
+            q_logits = self.q_net.apply({"params": q_params}, pairs["x_hat"])
+            log_q = jnp.sum(pairs["code"] * jax.nn.log_softmax(q_logits, axis=-1), axis=-1)
+        else:
+            mean, log_var = self.q_net.apply({"params": q_params}, pairs["x_hat"])
+            log_q = losses.diag_gaussian_log_prob(pairs["code"][:, : self.model.mi_dims], mean, log_var)
+        return losses.barber_agakov_bound(log_q, self.entropy(pairs))
+
+    def entropy(self, pairs) -> jax.Array:
         """H(c): the prior's (constant), or for ``code_entropy="aggregate"`` the entropy of the batch's
-        aggregate posterior q(c) = mean_b softmax(logits_b) (categorical layout only)."""
+        aggregate posterior q(c) = mean_b softmax(logits_b) (categorical layout, posterior pairs only)."""
         if self.code_entropy == "prior":
             return jnp.asarray(self.prior_entropy, jnp.float32)
-        p = jnp.mean(jax.nn.softmax(terms["logits"], axis=-1), axis=0)
+        p = jnp.mean(jax.nn.softmax(pairs["logits"], axis=-1), axis=0)
         return -jnp.sum(p * jnp.log(jnp.maximum(p, 1e-12)))
 
     def losses(self, params, batch_stats, batch, rng, step):
+        rng, rng_prior = jax.random.split(rng)
         terms, new_stats = self.forward(params, batch_stats, batch["x"], rng, step)
+        pairs, new_stats = self.mi_pairs(params, new_stats, terms, rng_prior)
         metrics = base.elbo_metrics(terms)
-        mi = self.mi_lower_bound(params["q"], terms)
+        mi = self.mi_lower_bound(params["q"], pairs)
         metrics["mi_estimate"] = mi
         if self.categorical:
             metrics.update(kl_z=jnp.mean(terms["kl_z"]), kl_c=jnp.mean(terms["kl_c"]),
                            temperature=self.temperature(step))
         vae_loss = -metrics["elbo"] - self.lambda_ * mi
         # Q sees the VAE's codes and outputs as data (no gradient to the VAE through its loss).
-        q_loss = -self.mi_lower_bound(params["q"], jax.lax.stop_gradient(terms))
+        q_loss = -self.mi_lower_bound(params["q"], jax.lax.stop_gradient(pairs))
         return {"q": (q_loss, {"mi_estimate": -q_loss}), "vae": (vae_loss, metrics)}, new_stats
 
 
 def build(spec: base.DataSpec, *, model, dtype, lambda_: float = 1.0, mi_code: str = "subvector", mi_dims: int = 2,
           num_categories: int = 10, temperature_start: float = 1.0, temperature_end: float = 0.5,
-          temperature_anneal_steps: int = 10000, hard_gumbel: bool = False, code_entropy: str = "prior") -> VMI:
+          temperature_anneal_steps: int = 10000, hard_gumbel: bool = False, code_entropy: str = "prior",
+          mi_samples: str = "posterior") -> VMI:
     """VMI with one of the thesis's two code layouts.
 
     Args:
@@ -163,13 +189,19 @@ def build(spec: base.DataSpec, *, model, dtype, lambda_: float = 1.0, mi_code: s
         exponential decay (categorical).
       hard_gumbel: straight-through one-hot c (categorical).
       code_entropy: H(c) in the bound: "prior" (the thesis's constant) or "aggregate" (the batch's q(c);
-        categorical only).
+        categorical layout with posterior pairs only).
+      mi_samples: the bound's pairs: "posterior" (c ~ q(c|x), the thesis as trained) or "prior" (the code ~
+        p(code) and decoded, eq. 4.5 as derived; a lower bound whatever the encoder does).
     """
     base.check_model(model, nets=("q",))
     if mi_code not in MI_CODES:
         raise ConfigError(f"mi_code must be one of {', '.join(MI_CODES)}, got {mi_code!r}")
     if code_entropy not in CODE_ENTROPIES or (code_entropy == "aggregate" and mi_code != "categorical"):
         raise ConfigError(f"code_entropy must be 'prior' or (mi_code='categorical') 'aggregate', got {code_entropy!r}")
+    if mi_samples not in MI_SAMPLES:
+        raise ConfigError(f"mi_samples must be one of {', '.join(MI_SAMPLES)}, got {mi_samples!r}")
+    if mi_samples == "prior" and code_entropy != "prior":
+        raise ConfigError("mi_samples='prior' draws c from p(c), whose entropy is exact: code_entropy must be 'prior'")
     latent_dim = int(model["latent_dim"])
     encoder, decoder = dict(model["encoder"]), dict(model["decoder"])
     out_shape = base.decoder_out_shape(spec)
@@ -190,9 +222,11 @@ def build(spec: base.DataSpec, *, model, dtype, lambda_: float = 1.0, mi_code: s
         q_cls, q_size = models.GaussianPosterior, int(mi_dims)
     q_fields = {"widths": (256, 256), **base.net_kwargs(model, "q", q_cls)}
     q_net = q_cls(q_size, dtype=dtype, **q_fields)
-    return VMI(vae, q_net, lambda_=float(lambda_), code_entropy=code_entropy,
+    if mi_samples == "prior" and vae.autoregressive:
+        raise ConfigError("mi_samples='prior' decodes prior codes in one pass: it needs a non-autoregressive decoder")
+    return VMI(vae, q_net, lambda_=float(lambda_), code_entropy=code_entropy, mi_samples=mi_samples,
                temperature_start=float(temperature_start), temperature_end=float(temperature_end),
                temperature_anneal_steps=int(temperature_anneal_steps))
 
 
-__all__ = ["CODE_ENTROPIES", "MI_CODES", "VMI", "build"]
+__all__ = ["CODE_ENTROPIES", "MI_CODES", "MI_SAMPLES", "VMI", "build"]
