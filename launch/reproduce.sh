@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reruns the experiments behind RESULTS.md and regenerates its tables from each run's eval/metrics.json.
 #   launch/reproduce.sh [RUNS_DIR] [SECTION ...]
-#   sections: bounds infomax infovae vimae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_subvector pixelcnn text
+#   sections: bounds infomax infovae vimae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_eq45 vmi_subvector pixelcnn text
 #   (default: all)
 #   JOBS=N runs N trainings at once (default 1; on one GPU: JOBS=16 XLA_PYTHON_CLIENT_MEM_FRACTION=0.045).
 #   Shorter runs, for a CPU: SEEDS="0" (default "0 1 2"), IM_EPOCHS=5 (InfoMax grid, default 10),
@@ -24,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-runs/reproduce}; shift || true
-sections=${*:-bounds infomax infovae vimae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_subvector pixelcnn text}
+sections=${*:-bounds infomax infovae vimae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_eq45 vmi_subvector pixelcnn text}
 export PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export RUNS=$runs
 JOBS=${JOBS:-1}
@@ -112,6 +112,17 @@ for section in $sections; do
           run "vmi_fmnistmlp_${h}-l${lam}_s${seed}" "configs/vmi_categorical.py:lambda_=$lam,steps=6000,net=mlp" \
             --config.method.code_entropy=$h --config.seed=$seed
         done; done
+      done ;;
+    vmi_eq45)  # the VMI bound as derived (eq. 4.5: c ~ p(c), decoded, read back by Q), digits and Fashion-MNIST (MLP)
+      for seed in $SEEDS; do
+        for lam in 1 10; do
+          run "vmi_digits_eq45-l${lam}_s${seed}" "configs/vmi_categorical.py:dataset=digits,lambda_=$lam,mi_samples=prior" \
+            --config.seed=$seed
+        done
+        for lam in 1 10 100; do
+          run "vmi_fmnistmlp_eq45-l${lam}_s${seed}" \
+            "configs/vmi_categorical.py:lambda_=$lam,steps=6000,net=mlp,mi_samples=prior" --config.seed=$seed
+        done
       done ;;
     vmi_subvector)  # VMI thesis 4.4: traversals of the two MI dims for lambda in {0, 0.001, 0.005, 0.01}
       for lam in 0 0.001 0.005 0.01; do
