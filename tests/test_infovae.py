@@ -228,7 +228,8 @@ def test_markov_chain_from_noise_approaches_the_training_images(ae_run):
     method, state, dataset, _ = ae_run
     train_x = np.asarray(to_float(dataset.train_x)).reshape(dataset.num_train, -1)
     x0 = jax.random.uniform(jax.random.key(7), (16, 8, 8, 1))
-    chain = method.model.markov_chain(state["params"], state["batch_stats"], x0, jax.random.key(8), num_steps=10)
+    chain = method.model.markov_chain(state["params"], state["batch_stats"], x0, jax.random.key(8), num_steps=10,
+                                      decoder_mean=True)
     assert chain.shape == (11, 16, 8, 8, 1)
     np.testing.assert_array_equal(chain[0], x0)
     flat = np.asarray(chain).reshape(11, 16, -1)
@@ -242,5 +243,23 @@ def test_markov_chain_from_noise_approaches_the_training_images(ae_run):
     assert nearest[-1] < 1.5 * reference, (nearest, reference)
     # The chain is stochastic (z ~ q(z|x)) and stays in the data range.
     assert 0.0 <= float(chain.min()) and float(chain.max()) <= 1.0
-    other = method.model.markov_chain(state["params"], state["batch_stats"], x0, jax.random.key(9), num_steps=10)
+    other = method.model.markov_chain(state["params"], state["batch_stats"], x0, jax.random.key(9), num_steps=10,
+                                      decoder_mean=True)
     assert not np.allclose(other[-1], chain[-1])
+
+
+def test_markov_chain_samples_x_from_the_decoder_as_in_proposition_1(ae_run):
+    """x^(t+1) ~ p(x | z^(t)): binary draws whose average over many chains from one x0 is the decoder's mean."""
+    method, state, dataset, _ = ae_run
+    model, params, stats = method.model, state["params"], state["batch_stats"]
+    x0 = jnp.asarray(np.repeat(np.asarray(to_float(dataset.test_x[:1])), 4000, axis=0))
+    chain = model.markov_chain(params, stats, x0, jax.random.key(3), num_steps=1)
+    assert set(np.unique(np.asarray(chain[1]))) <= {0.0, 1.0}
+    # E[x^(1) | x^(0)] = E_{z ~ q(z|x0)} sigmoid(decoder(z)), estimated with the same 4000 draws of z
+    mean, log_var = model.encode(params, stats, x0)
+    key_z = jax.random.split(jax.random.split(jax.random.key(3), 1)[0])[0]
+    z = L.reparameterize(key_z, mean, log_var)
+    expected = np.asarray(model.reconstruction(model.decode(params, stats, z))).mean(0)
+    np.testing.assert_allclose(np.asarray(chain[1]).mean(0), expected, atol=0.05)
+    # and far from feeding back the mean: draws are binary, the mean is not
+    assert np.mean((np.asarray(chain[1]) - expected) ** 2) > 0.01

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mi_vae.methods import DataSpec, get_method
-from mi_vae.models.pixelcnn import PixelCNNDecoder, sample_pixelcnn
+from mi_vae.models.pixelcnn import PixelCNNDecoder, full_view_layers, sample_pixelcnn
 
 SHAPE = (28, 28, 1)
 
@@ -45,6 +45,34 @@ def test_no_blind_spot(small_net):
     i = 5 * 28 + 10
     grad = jax.grad(lambda x: dec.apply(params, z, x=x).reshape(-1)[i])(x).reshape(28, 28)
     assert grad[4, 11] != 0.0 and grad[4, 12] != 0.0
+
+
+def test_full_view_every_pixel_sees_all_earlier_pixels_and_none_after():
+    """With ``full_view_layers`` layers (the infovae_pixelcnn config's depth) the Jacobian of the logits in
+    the pixels is strictly lower-triangular with every entry below the diagonal non-zero; one layer fewer
+    leaves the last pixel blind to part of the image."""
+    assert (full_view_layers(28, 28, 5), full_view_layers(28, 28, 7), full_view_layers(8, 8, 3)) == (14, 9, 7)
+    z = jax.random.normal(jax.random.PRNGKey(3), (1, 4))
+    x = jax.random.bernoulli(jax.random.PRNGKey(1), 0.5, (1, *SHAPE)).astype(jnp.float32)
+
+    def logits_fn(num_layers):
+        dec = PixelCNNDecoder(out_shape=SHAPE, channels=8, num_layers=num_layers, kernel_size=5, head_channels=8)
+        params = dec.init(jax.random.PRNGKey(0), z, x=x)
+        return lambda x: dec.apply(params, z, x=x).reshape(-1)
+
+    jac = np.abs(np.asarray(jax.jacrev(logits_fn(14))(x)).reshape(784, 784))
+    earlier = np.tril(np.ones((784, 784), bool), -1)
+    assert np.all(jac[~earlier] == 0.0)  # nothing at or after the pixel itself
+    assert np.all(jac[earlier] > 0.0)  # everything before it
+    last = jax.grad(lambda x: logits_fn(13)(x)[-1])(x).reshape(-1)
+    assert np.count_nonzero(np.asarray(last[:-1])) < 783
+
+
+def test_infovae_pixelcnn_config_has_the_full_view():
+    from configs.infovae_pixelcnn import get_config
+
+    decoder = get_config().model.decoder
+    assert decoder.num_layers >= full_view_layers(28, 28, decoder.kernel_size)
 
 
 def test_sampling_is_jitted_fori_loop(small_net):

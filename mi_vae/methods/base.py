@@ -298,23 +298,46 @@ class VAEModel:
         """log p(code) per example."""
         return self.prior.log_prob(code)
 
-    def markov_chain(self, params, batch_stats, x0: jax.Array, rng: jax.Array, num_steps: int) -> jax.Array:
+    def sample_likelihood(self, params, batch_stats, code, rng) -> jax.Array:
+        """x ~ p(x|code), float32 in the data's form: Bernoulli {0, 1}, Gaussian mean + scale * eps, one-hot
+        categorical draws, or (autoregressive decoders) ``sample_x``'s ancestral draw."""
+        if self.autoregressive:
+            return self.sample_x(params, batch_stats, code, rng, greedy=False).astype(jnp.float32)
+        out = self.decode(params, batch_stats, code)
+        kind = self.spec.likelihood
+        if kind == "bernoulli":
+            return jax.random.bernoulli(rng, jax.nn.sigmoid(out)).astype(jnp.float32)
+        if kind == "gaussian":
+            mean, log_scale = jnp.split(out, 2, axis=-1)
+            return mean + jnp.exp(jnp.maximum(log_scale, LOG_SCALE_MIN)) * jax.random.normal(rng, mean.shape)
+        if kind == "categorical":
+            return jax.nn.one_hot(jax.random.categorical(rng, out, axis=-1), out.shape[-1], dtype=jnp.float32)
+        raise ValueError(f"sample_likelihood: no sampler for the {kind!r} likelihood")
+
+    def markov_chain(self, params, batch_stats, x0: jax.Array, rng: jax.Array, num_steps: int,
+                     decoder_mean: bool = False) -> jax.Array:
         """The Markov chain of InfoVAE Proposition 1 (eq. 3) from ``x0``: ``[num_steps + 1, B, ...]``, x0 first.
 
-        x^(t+1) = mean of p(x | z^(t)),  z^(t) ~ q(z | x^(t)).
-        The paper samples x^(t+1) ~ p(x|z^(t)); here x^(t+1) is the decoder's mean (Bernoulli
-        probabilities / Gaussian mean), which keeps the chain in the data's value range without pixel
-        noise; the encoder's sample z^(t) keeps it stochastic. ``x0`` is float data (uint8 images are
-        mapped to [0, 1] like ``mi_vae.data.to_float``). The sampler of the unregularised autoencoder,
-        whose p(z) p(x|z) is not a valid generative model.
+            z^(t) ~ q(z | x^(t)),   x^(t+1) ~ p(x | z^(t))
+
+        as in the proposition (``sample_likelihood``: binary images for a Bernoulli decoder), whose
+        stationary distribution is the model's when q and p are consistent. ``decoder_mean=True`` feeds
+        back the decoder's mean instead (Bernoulli probabilities / Gaussian mean): a smoother picture of
+        the same chain, not the proposition's sampler. ``x0`` is float data (uint8 images are mapped to
+        [0, 1] like ``mi_vae.data.to_float``). The sampler of the unregularised autoencoder, whose
+        p(z) p(x|z) is not a valid generative model.
         """
         x0 = jnp.asarray(x0)
         x0 = x0.astype(jnp.float32) / 255.0 if x0.dtype == jnp.uint8 else x0.astype(jnp.float32)
 
         def step(x, key):
+            key_z, key_x = jax.random.split(key)
             mean, log_var = self.encode(params, batch_stats, x)
-            z = losses.reparameterize(key, mean, log_var)
-            x_next = self.reconstruction(self.decode(params, batch_stats, z)).astype(jnp.float32)
+            z = losses.reparameterize(key_z, mean, log_var)
+            if decoder_mean:
+                x_next = self.reconstruction(self.decode(params, batch_stats, z)).astype(jnp.float32)
+            else:
+                x_next = self.sample_likelihood(params, batch_stats, z, key_x)
             return x_next, x_next
 
         _, xs = jax.lax.scan(step, x0, jax.random.split(rng, num_steps))

@@ -16,6 +16,11 @@ Architecture (the gated PixelCNN with a vertical and a horizontal stack, which h
     V z a learned projection of z added inside the gate (separately for each stack and layer);
   * output head on the horizontal stack: ReLU, 1x1 conv, ReLU, 1x1 conv to the logits.
 
+Receptive field: each layer extends the vertical stack by p = k // 2 rows up and p columns each side and the
+horizontal stack by p columns left, so pixel (r, c) sees *every* earlier pixel exactly when
+p * num_layers >= max(H, W) - 1 (``full_view_layers``; 14 layers at k = 5 for 28 x 28, where 6 layers
+let the last pixel see 182 of its 783 predecessors). Fewer layers leave far-away context to z.
+
 The decoder is autoregressive (a ``models.AutoregressiveDecoder``): it is called as
 ``decoder(z, train, x=x)`` with the observed x (teacher forcing) and returns the logits of every
 pixel given the pixels before it. Sampling runs the network once per pixel inside a
@@ -34,6 +39,13 @@ import jax.numpy as jnp
 from mi_vae.models.vae import DecoderFns
 
 Dtype = Any
+
+
+def full_view_layers(height: int, width: int, kernel_size: int) -> int:
+    """The fewest gated layers with which every pixel's logit depends on all pixels before it in raster order:
+    ceil((max(H, W) - 1) / (k // 2)) (tests/test_pixelcnn.py checks it on the full Jacobian)."""
+    p = int(kernel_size) // 2
+    return -(-(max(int(height), int(width)) - 1) // p)
 
 
 def _gate(h: jax.Array) -> jax.Array:
@@ -128,4 +140,4 @@ def sample_pixelcnn(logits_fn: Callable[[jax.Array, jax.Array], jax.Array], z: j
     return jax.lax.fori_loop(0, h * w, body, jnp.zeros((b, h, w, c), jnp.float32))
 
 
-__all__ = ["PixelCNNDecoder", "sample_pixelcnn"]
+__all__ = ["PixelCNNDecoder", "full_view_layers", "sample_pixelcnn"]

@@ -97,7 +97,7 @@ class Evaluator:
                                            data.rng("markov"), cols - 1)  # [cols, cols, ...]
             chains = np.swapaxes(np.asarray(chains), 0, 1).reshape(cols * cols, *data.x.shape[1:])
             return F.samples(chains, path, columns=cols,
-                             title="Markov chain x -> z -> x (InfoVAE eq. 3): rows are chains from test x")
+                             title="Markov chain z ~ q(z|x), x ~ p(x|z) (InfoVAE eq. 3): rows are chains from test x")
         return F.samples(data.decode_images(state, data.sample_prior("samples", cols * cols)), path, columns=cols)
 
     def _traversal_base(self, state) -> tuple[np.ndarray, list[int], tuple[int, int] | None]:
