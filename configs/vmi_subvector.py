@@ -3,7 +3,9 @@
 A 32-dim Gaussian latent, prior N(0, I); the MI regulariser (eq. 4.13-4.14) acts on the first two
 coordinates z_hat = (z_1, z_2): an auxiliary Gaussian MLP Q(z_hat | x_hat) on the decoder's output.
 The thesis trains on MNIST and compares lambda = 0 (plain ELBO) with lambda in {0.001, 0.005,
-0.01} (Figure 4.4; the reconstruction term is summed over pixels). Here the offline default is
+0.01} (Figure 4.4; the thesis does not say how its reconstruction term is reduced: here it is the
+Bernoulli log-likelihood summed over the pixels of an image, so these lambdas weigh less than they would
+against a per-pixel mean). Here the offline default is
 Fashion-MNIST. Arguments: lambda_ (MI weight), mi_dims, dataset, net=conv28|mlp, steps, smoke.
 
 python -m mi_vae.main --config=configs/vmi_subvector.py:lambda_=0.01 --workdir=runs/vmi_sub
