@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reruns the experiments behind RESULTS.md and regenerates its tables from each run's eval/metrics.json.
 #   launch/reproduce.sh [RUNS_DIR] [SECTION ...]
-#   sections: bounds infomax infovae vimae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_eq45 vmi_subvector pixelcnn text
+#   sections: bounds infomax infovae vimae vimae_wae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_eq45 vmi_subvector pixelcnn text
 #   (default: all)
 #   JOBS=N runs N trainings at once (default 1; on one GPU: JOBS=16 XLA_PYTHON_CLIENT_MEM_FRACTION=0.045).
 #   Shorter runs, for a CPU: SEEDS="0" (default "0 1 2"), IM_EPOCHS=5 (InfoMax grid, default 10),
@@ -24,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-runs/reproduce}; shift || true
-sections=${*:-bounds infomax infovae vimae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_eq45 vmi_subvector pixelcnn text}
+sections=${*:-bounds infomax infovae vimae vimae_wae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_eq45 vmi_subvector pixelcnn text}
 export PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export RUNS=$runs
 JOBS=${JOBS:-1}
@@ -85,6 +85,12 @@ for section in $sections; do
         run "vimae_vimaeN_s${seed}" "configs/vim_normal.py:epochs=$e" --config.seed=$seed
         run "vimae_vimaeL_s${seed}" "configs/vim_logistic.py:epochs=$e" --config.seed=$seed
       done ;;
+    vimae_wae)  # VIMAE-n / VIMAE-l with equal kernels, under the likelihood and under WAE's cost 0.05 ||x - x_hat||^2
+      e=$VIM_EPOCHS
+      for seed in $SEEDS; do for prior in normal logistic; do for cost in likelihood wae_l2; do
+        run "vimae_${prior}-${cost}-unitkernel_s${seed}" "configs/vim_${prior}.py:epochs=$e" \
+          --config.method.reconstruction=$cost --config.method.kernel_scale=unit --config.seed=$seed
+      done; done; done ;;
     mae)  # Mutual Autoencoder figure 2: achieved vs target MI
       for seed in 0 1 2; do for M in 0 0.5 1 1.5 2; do
         run "mae_normal_M${M}_s${seed}" "configs/mae_splitting_normal.py:M=$M" --config.seed=$seed

@@ -20,6 +20,7 @@ from scipy import stats
 from mi_vae import losses as L
 from mi_vae.config import method_section
 from mi_vae.data import to_float
+from mi_vae.errors import ConfigError
 from mi_vae.io import read_metrics
 from mi_vae.methods import DataSpec, get_method
 from mi_vae.train import train
@@ -132,6 +133,29 @@ def test_loss_is_reconstruction_plus_lambda_mmd_of_sampled_codes(prior):
                  scales=tuple(s * var for s in L.DEFAULT_SCALES))
     np.testing.assert_allclose(metrics["mmd"], want, rtol=1e-5)
     assert set(out) == {"vae"}
+
+
+def test_wae_cost_and_equal_kernels():
+    """reconstruction="wae_l2": loss = 0.05 ||x - x_hat||^2 + lambda MMD (x_hat the decoder's mean at the sampled
+    z); kernel_scale="unit": VIMAE-l's kernel scales are the normal prior's, not pi^2/3 times them."""
+    x = jax.random.uniform(jax.random.key(0), (16, 8, 8, 1))
+    rng = jax.random.key(2)
+    scales = {}
+    for prior in ("normal", "logistic"):
+        method = get_method(digits_config(prior, lambda_=7.0, reconstruction="wae_l2", kernel_scale="unit"), SPEC)
+        scales[prior] = method.mmd_scales
+        variables = method.init(jax.random.key(1), x)
+        out, _ = method.losses(variables["params"], variables["batch_stats"], {"x": x}, rng, 0)
+        loss, metrics = out["vae"]
+        terms, _ = method.model.forward(variables["params"], variables["batch_stats"], x, jax.random.split(rng)[0])
+        x_hat = jax.nn.sigmoid(terms["out"])
+        want = 0.05 * np.mean(np.sum(np.square(np.asarray(x - x_hat)).reshape(16, -1), axis=1))
+        np.testing.assert_allclose(metrics["wae_cost"], want, rtol=1e-5)
+        np.testing.assert_allclose(loss, want + 7.0 * metrics["mmd"], rtol=1e-5)
+        assert metrics["wae_cost"] < 0.05 * metrics["recon_nll"]  # orders of magnitude below the cross-entropy
+    assert scales["normal"] == scales["logistic"] == tuple(L.DEFAULT_SCALES)
+    with pytest.raises(ConfigError, match="reconstruction must be one of"):
+        get_method(digits_config("normal", reconstruction="l1"), SPEC)
 
 
 def test_logistic_prior_samples_are_logistic_and_not_normal():
