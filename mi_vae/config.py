@@ -16,6 +16,9 @@ Sections (see docs/design.md):
 
 from __future__ import annotations
 
+import json
+import math
+
 import ml_collections
 
 from mi_vae.errors import ConfigError, check_keys
@@ -149,6 +152,62 @@ def eval_config(recorded: ml_collections.ConfigDict,
         if section in wanted:
             config[section] = ml_collections.ConfigDict(wanted[section])
     return config, ignored
+
+
+#: keys that a resumed run must keep: changing them would make the run's data order, keys or model other
+#: than its checkpoints' (``check_resume``)
+RESUME_FIXED = ("seed", "dataset", "max_train_examples", "image_size", "test_fraction", "split_seed", "binarize",
+                "method", "batch_size")
+
+
+def _number(config: ml_collections.ConfigDict, key: str):
+    value = config
+    for part in key.split("."):
+        value = value[part]
+    return value
+
+
+def check_run_config(config: ml_collections.ConfigDict) -> None:
+    """``ConfigError`` naming the first key whose value no run can use (before anything is loaded or written).
+
+    Counts: batch_size, log_every_steps, checkpoint_every_steps, keep_checkpoints (0 would delete every
+    checkpoint), max_consecutive_nonfinite, model.latent_dim, eval.batch_size >= 1; num_train_steps,
+    num_epochs, max_*_examples, steps_per_call, eval.num_examples, eval.train_examples >= 0; seed in
+    [0, 2^32); every player's learning rate finite and > 0 (a negative one ascends the loss).
+    """
+    def need(key: str, ok, what: str) -> None:
+        value = _number(config, key)
+        if isinstance(value, bool) or not ok(value):
+            raise ConfigError(f"config.{key} must be {what}, got {value!r}")
+
+    def integer(v) -> bool:
+        return isinstance(v, int)
+
+    for key in ("batch_size", "log_every_steps", "checkpoint_every_steps", "keep_checkpoints",
+                "max_consecutive_nonfinite", "model.latent_dim", "eval.batch_size"):
+        if key.split(".")[0] in config:
+            need(key, lambda v: integer(v) and v >= 1, "an integer >= 1")
+    for key in ("num_train_steps", "num_epochs", "max_train_examples", "max_test_examples", "steps_per_call",
+                "eval.num_examples", "eval.train_examples"):
+        if key.split(".")[0] in config:
+            need(key, lambda v: integer(v) and v >= 0, "an integer >= 0")
+    need("seed", lambda v: integer(v) and 0 <= v < 2**32, "an integer in [0, 2^32)")
+    for player in config.get("optim", {}) or {}:
+        need(f"optim.{player}.learning_rate",
+             lambda v: isinstance(v, (int, float)) and math.isfinite(v) and v > 0, "a finite number > 0")
+
+
+def check_resume(recorded: ml_collections.ConfigDict, config: ml_collections.ConfigDict) -> list[tuple]:
+    """(key, old, new) for every key ``config`` changes against the run's ``recorded`` config; a
+    ``ConfigError`` naming the keys of ``RESUME_FIXED`` it changes (those cannot be resumed)."""
+    old, new = (_flat(json.loads(json.dumps(c.to_dict()))) for c in (recorded, config))  # tuples as JSON lists
+    changes = [(k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    fixed = [k for k, _, _ in changes if k.split(".")[0] in RESUME_FIXED]
+    if fixed:
+        shown = ", ".join(f"{k} ({old.get(k)!r} -> {new.get(k)!r})" for k in fixed[:3])
+        raise ConfigError(f"cannot resume with a changed {shown}{' ...' if len(fixed) > 3 else ''}: the run's "
+                          "data order, keys or model would no longer be its checkpoints'; use a new --workdir")
+    return changes
 
 
 def optim_section(**players) -> ml_collections.ConfigDict:

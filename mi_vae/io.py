@@ -6,22 +6,43 @@ Shared by the trainer, evaluation and benchmarks (none of them reaches into anot
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import tempfile
 
 import jax
 
+log = logging.getLogger(__name__)
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux's /proc; elsewhere set and restored)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
 
 def write_text_atomic(path: str, text: str) -> None:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
 
-    A reader never sees a half-written file, and a crash leaves the previous version intact.
+    A reader never sees a half-written file, and a crash leaves the previous version intact. The file gets
+    the mode any new file gets (0666 less the umask; ``mkstemp`` alone would make it 0600).
     """
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -46,18 +67,33 @@ class MetricWriter:
         self.enabled = jax.process_index() == 0
 
     def write(self, row: dict) -> None:
+        """Append ``row`` as one line; after a torn last line (a crash mid-write) it starts a new line."""
         if self.enabled:
-            with open(self.path, "a") as f:
-                f.write(json.dumps(row) + "\n")
+            with open(self.path, "a+b") as f:
+                if f.tell() > 0:
+                    f.seek(-1, os.SEEK_END)
+                    if f.read(1) != b"\n":
+                        f.write(b"\n")
+                f.write((json.dumps(row) + "\n").encode())
 
 
 def read_metrics(path: str, split: str = "train") -> list[dict]:
-    """Rows of metrics.jsonl for ``split``, one per step (the last written), in step order."""
+    """Rows of metrics.jsonl for ``split``, one per step (the last written), in step order.
+
+    A line that is not JSON (a torn write after a crash or a full disk) is skipped with a warning naming
+    the file and line; the other rows are kept.
+    """
     rows: dict[int, dict] = {}
     with open(path) as f:
-        for line in f:
-            row = json.loads(line)
-            if row.get("split") == split:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                log.warning("%s: skipping line %d, which is not a whole JSON row (a write cut short)", path, number)
+                continue
+            if isinstance(row, dict) and row.get("split") == split and "step" in row:
                 rows[row["step"]] = row
     return [rows[s] for s in sorted(rows)]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
 
@@ -70,8 +71,10 @@ def run(config, workdir: str, mode: str, evals: list[str] | None = None) -> None
             raise UsageError("--config is required to train")
         config = select_evals(config, evals) if evals else config
         check_workdir(workdir)
-        method, state, dataset, preempted = train_lib.train(config, workdir)
-        if preempted or not config.run_eval or jax.process_index() != 0:  # process 0 evaluates
+        method, state, dataset, stopped_by = train_lib.train(config, workdir)
+        if stopped_by == signal.SIGINT:
+            sys.exit(130)  # Ctrl-C: saved, then the shell's usual status
+        if stopped_by is not None or not config.run_eval or jax.process_index() != 0:  # process 0 evaluates
             return
         state = jax.device_get(state)  # evaluation is host-local
     else:

@@ -94,6 +94,20 @@ def test_sigterm_saves_the_current_step_and_exits_cleanly(tmp_path):
     assert max(train_rows(workdir)) == step + 10
 
 
+def test_ctrl_c_saves_like_sigterm_and_exits_130_without_a_traceback(tmp_path):
+    workdir = str(tmp_path / "run")
+    proc = start_cli(*BASE, "--config.num_train_steps=100000", "--config.checkpoint_every_steps=100000",
+                     "--config.steps_per_call=5", f"--workdir={workdir}")
+    wait_for(lambda: os.path.exists(os.path.join(workdir, "metrics.jsonl")))
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr and "SIGINT: saved checkpoint at step" in stderr
+    step = Checkpointer(os.path.join(workdir, "checkpoints"), keep=2).latest_step()
+    assert step is not None and step > 0
+    assert not [d for d in os.listdir(os.path.join(workdir, "checkpoints")) if "tmp" in d]
+
+
 def test_unfinished_and_unreadable_steps_fall_back_to_the_last_good_one(tmp_path):
     workdir = str(tmp_path / "run")
     run_cli(*BASE, "--config.num_train_steps=60", f"--workdir={workdir}")
@@ -124,8 +138,9 @@ def test_keep_n_holds(tmp_path):
 
 
 def snapshot(directory):
+    """mtime of every file, but the training lock's (each trainer that takes it writes its pid there)."""
     return {os.path.relpath(os.path.join(root, f), directory): os.stat(os.path.join(root, f)).st_mtime_ns
-            for root, _, files in os.walk(directory) for f in files}
+            for root, _, files in os.walk(directory) for f in files if f != ".lock"}
 
 
 @pytest.mark.parametrize("override, name", [("--config.model.latent_dim=7", "latent_dim"),
@@ -156,14 +171,44 @@ def test_non_finite_steps_are_skipped_and_too_many_stop_the_run(tmp_path):
     # Continue on data that is entirely NaN: every step is skipped, the run stops after 15 in a row.
     poisoned = type(clean)(**{**clean.__dict__, "train_x": np.full(clean.train_x.shape, np.nan, np.float32)})
     config.num_train_steps = 100
-    with pytest.raises(NonFiniteError, match="consecutive non-finite steps"):
+    with pytest.raises(NonFiniteError, match=r"15 consecutive non-finite steps .* up to step 55.*step 40\) holds"):
         loop.train(config, workdir, dataset=poisoned)
     rows = read_metrics(os.path.join(workdir, "metrics.jsonl"))
-    assert rows[-1]["nonfinite"] >= 15 and rows[-1]["skipped"] >= 15
+    assert rows[-1]["step"] == 55 and rows[-1]["nonfinite"] == 15 and rows[-1]["skipped"] == 15  # exactly
     assert max(Checkpointer(os.path.join(workdir, "checkpoints"), keep=3).steps()) == 40
     # Skipped steps changed nothing: parameters and optimizer state equal the last good state.
     restored = saved_state(workdir, 40)
     assert_trees_equal(restored["params"], jax.device_get(good_state["params"]))
+
+
+def test_a_non_finite_update_is_caught_never_saved_and_a_sane_restart_trains(tmp_path, monkeypatch):
+    """Finite loss and gradients but a NaN update (the optimizer scales by NaN): the updated state is
+    guarded, the run stops after exactly max_consecutive_nonfinite steps and saves nothing non-finite."""
+    import optax
+
+    from mi_vae.data import load_dataset
+    from mi_vae.train import loop
+
+    config = smoke_config("vae", num_train_steps=100, checkpoint_every_steps=20, log_every_steps=10,
+                          max_consecutive_nonfinite=15)
+    clean = load_dataset("fashion_mnist", max_train_examples=1024, max_test_examples=64)
+    workdir = str(tmp_path / "run")
+    make_optimizers = loop.make_optimizers
+
+    def nan_update(*args, **kwargs):
+        return {p: optax.chain(opt, optax.scale(float("nan"))) for p, opt in make_optimizers(*args, **kwargs).items()}
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "make_optimizers", nan_update)
+        with pytest.raises(NonFiniteError, match=r"15 consecutive .* up to step 15;.*No checkpoint was saved"):
+            loop.train(config, workdir, dataset=clean)
+    assert Checkpointer(os.path.join(workdir, "checkpoints"), keep=3).steps() == []
+    rows = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+    assert rows[-1]["nonfinite"] == 15 and rows[-1]["skipped"] == 15
+    config.num_train_steps = 20
+    _, state, _, _ = loop.train(config, workdir, dataset=clean)  # the real optimizer: trains from scratch
+    assert int(state["step"]) == 20
+    assert all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(state["params"]))
 
 
 def truncated_fashion_mnist(tmp_path):
@@ -210,3 +255,147 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(tmp_path, case):
     assert len(errors) == 1 and expect in errors[0], proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+# ----------------------------------------------------------------------------- round 2: integrity, lock, resume
+
+
+def test_a_flipped_byte_in_the_newest_step_falls_back_to_the_good_one(tmp_path):
+    """Checksums saved with each step: data changed on disk never restores silently, and the fallback reaches
+    the earlier good step (every restart picks it, not the damaged one)."""
+    workdir = str(tmp_path / "run")
+    run_cli(*BASE, "--config.num_train_steps=40", f"--workdir={workdir}")
+    saved = Checkpointer(os.path.join(workdir, "checkpoints"), keep=2).manager.metadata(40).custom_metadata
+    assert len(saved["fingerprints"]) > 10  # one per leaf of the state
+    files = [os.path.join(root, f) for root, _, names in os.walk(os.path.join(workdir, "checkpoints", "40"))
+             for f in names]
+    largest = max(files, key=os.path.getsize)
+    with open(largest, "r+b") as f:
+        f.seek(os.path.getsize(largest) // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 0x10]))
+    config = smoke_config("infomax_vae")
+    from mi_vae.data import load_dataset
+    from mi_vae.train import loop
+
+    dataset = load_dataset("fashion_mnist", max_train_examples=1024, max_test_examples=64)
+    from mi_vae.train.step import make_mesh
+
+    _, _, state, _ = loop.build(config, dataset, make_mesh())
+    for _ in range(2):  # the same answer on every restart
+        restored, step = Checkpointer(os.path.join(workdir, "checkpoints"), keep=2).restore_latest(state)
+        assert step == 20
+        assert all(np.isfinite(np.asarray(leaf)).all() for leaf in jax.tree.leaves(restored["params"]))
+
+
+def test_checksums_catch_any_changed_element():
+    from mi_vae.train.checkpoint import fingerprints
+
+    state = {"w": jnp.arange(1000, dtype=jnp.float32).reshape(10, 100), "n": jnp.int32(3),
+             "rng": jax.random.key_data(jax.random.key(0)), "h": jnp.ones(7, jnp.bfloat16), "b": jnp.array([True])}
+    base = fingerprints(state)
+    assert set(base) == {"w", "n", "rng", "h", "b"}
+    for name, changed in (("w", state["w"].at[3, 7].set(1e25)), ("w", state["w"].at[9, 99].multiply(-1.0)),
+                          ("n", jnp.int32(4)), ("h", state["h"].at[6].set(2.0)), ("b", jnp.array([False])),
+                          ("w", state["w"].at[0, 0].set(state["w"][0, 1]).at[0, 1].set(state["w"][0, 0]))):
+        now = fingerprints({**state, name: changed})
+        assert now[name] != base[name], name  # a swap of two elements too (position-weighted)
+        assert {k: v for k, v in now.items() if k != name} == {k: v for k, v in base.items() if k != name}
+
+
+def test_keep_checkpoints_zero_and_other_unusable_values_are_refused_before_anything(tmp_path):
+    for override, key in (("--config.keep_checkpoints=0", "keep_checkpoints"),
+                          ("--config.optim.vae.learning_rate=-0.001", "optim.vae.learning_rate"),
+                          ("--config.num_train_steps=-5", "num_train_steps"),
+                          ("--config.eval.num_examples=-5", "eval.num_examples"),
+                          ("--config.model.latent_dim=0", "model.latent_dim"),
+                          ("--config.log_every_steps=0", "log_every_steps"),
+                          ("--config.seed=-1", "seed")):
+        workdir = tmp_path / key
+        proc = run_cli("--config=configs/vae.py:smoke=True", override, f"--workdir={workdir}", check=False)
+        last = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 1 and last.startswith(f"error: config.{key} must be"), (override, last)
+        assert "Traceback" not in proc.stderr
+        assert not os.path.exists(workdir / "checkpoints") and not os.path.exists(workdir / "config.json")
+
+
+def test_a_second_trainer_on_the_same_workdir_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):
+    workdir = str(tmp_path / "run")
+    first = start_cli(*BASE, "--config.num_train_steps=100000", "--config.checkpoint_every_steps=50",
+                      f"--workdir={workdir}")
+    try:
+        wait_for(lambda: os.path.isfile(os.path.join(workdir, "config.json")), timeout=180)
+        second = run_cli(*BASE, "--config.num_train_steps=20", f"--workdir={workdir}", check=False)
+        last = second.stderr.strip().splitlines()[-1]
+        assert second.returncode == 1 and "is in use by another training process" in last
+        assert f"pid {first.pid}" in last
+    finally:
+        first.kill()
+        first.wait()
+    # SIGKILL left the lock file, not the lock: the next trainer proceeds
+    proc = run_cli(*BASE, "--config.num_train_steps=10", f"--workdir={workdir}", check=False)
+    assert "in use" not in proc.stderr and os.path.isfile(os.path.join(workdir, ".lock"))
+
+
+def test_resume_refuses_changed_seed_or_batch_and_records_other_changes(tmp_path):
+    workdir = str(tmp_path / "run")
+    run_cli(*BASE, "--config.num_train_steps=20", f"--workdir={workdir}")
+    config_before = open(os.path.join(workdir, "config.json")).read()
+    for override, key in (("--config.seed=5", "seed"), ("--config.batch_size=16", "batch_size"),
+                          ("--config.method.alpha=3.0", "method.alpha")):
+        proc = run_cli(*BASE, "--config.num_train_steps=40", override, f"--workdir={workdir}", check=False)
+        last = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 1 and f"cannot resume with a changed {key}" in last, last
+        assert open(os.path.join(workdir, "config.json")).read() == config_before
+    run_cli(*BASE, "--config.num_train_steps=40", "--config.optim.vae.learning_rate=0.0001", f"--workdir={workdir}")
+    import json
+
+    history = [json.loads(line) for line in open(os.path.join(workdir, "config_history.jsonl"))]
+    assert {"step": 20, "key": "num_train_steps", "old": 20, "new": 40} in history
+    assert {"step": 20, "key": "optim.vae.learning_rate", "old": 0.001, "new": 0.0001} in history
+    assert json.load(open(os.path.join(workdir, "config.json")))["optim"]["vae"]["learning_rate"] == 0.0001
+
+
+def test_a_torn_last_metrics_line_is_skipped_and_the_next_row_starts_a_new_line(tmp_path, caplog):
+    from mi_vae.io import MetricWriter
+
+    path = str(tmp_path / "metrics.jsonl")
+    writer = MetricWriter(path)
+    writer.write({"step": 10, "split": "train", "loss": 1.0})
+    with open(path, "a") as f:
+        f.write('{"step": 20, "split": "tr')  # a crash mid-write
+    assert [r["step"] for r in read_metrics(path)] == [10]
+    assert "not a whole JSON row" in caplog.text and "line 2" in caplog.text
+    writer.write({"step": 30, "split": "train", "loss": 0.5})
+    assert [r["step"] for r in read_metrics(path)] == [10, 30]
+
+
+def test_atomic_writes_get_the_umask_mode_not_0600(tmp_path):
+    from mi_vae.io import write_json_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_json_atomic(str(tmp_path / "config.json"), {"a": 1})
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "config.json").st_mode & 0o777 == 0o644
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_a_read_only_checkpoint_directory_stops_at_the_start(tmp_path):
+    workdir = tmp_path / "run"
+    (workdir / "checkpoints").mkdir(parents=True)
+    (workdir / "checkpoints").chmod(0o500)
+    proc = run_cli(*BASE, "--config.num_train_steps=20", f"--workdir={workdir}", check=False)
+    assert proc.returncode == 1 and "is not writable" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_a_checkpoint_path_that_is_a_file_stops_at_the_start_with_one_line(tmp_path):
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "checkpoints").write_text("not a directory")
+    proc = run_cli(*BASE, "--config.num_train_steps=20", f"--workdir={workdir}", check=False, timeout=120)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and last.startswith("error:") and "is not a directory" in last
+    assert "Traceback" not in proc.stderr and not (workdir / "metrics.jsonl").exists()

@@ -10,7 +10,12 @@ Guarantees:
 * keep-N: only the newest ``keep`` steps remain; nothing else in the workdir is deleted.
 * Restore checks every leaf's shape and dtype against the state the config builds (Orbax alone
   does not) and raises ``CheckpointMismatchError`` naming the first mismatch, touching nothing.
-* An unreadable newest step is skipped with one warning line and the previous step is used.
+* Checksummed: each save records a fingerprint of every leaf (``fingerprints``: the sum of the leaf's
+  bit patterns times odd position weights, mod 2^32, computed on the device) in the step's Orbax
+  metadata; a restore recomputes them and a step whose data changed on disk (one flipped byte is
+  always caught) counts as unreadable.
+* An unreadable newest step (damaged files, failed checksum) is skipped with one warning line and the
+  previous step is used, down to the oldest.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ import gc
 import logging
 import os
 import sys
+import tempfile
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -39,6 +46,24 @@ class NoUsableCheckpointError(MiVaeError, RuntimeError):
     """Checkpoints exist but none can be read."""
 
 
+class CheckpointSaveError(MiVaeError, OSError):
+    """The checkpoint directory cannot be written (not a directory, read-only, disk full)."""
+
+
+def check_writable(directory: str) -> None:
+    """``CheckpointSaveError`` unless ``directory`` is a writable directory or can be created: checked before
+    training starts (creating nothing), so a run never computes steps it cannot save."""
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise CheckpointSaveError(f"{directory} exists and is not a directory: checkpoints cannot be saved")
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory if os.path.isdir(directory) else os.path.dirname(directory),
+                                         prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise CheckpointSaveError(f"{directory} is not writable ({err.strerror or err}): checkpoints cannot be "
+                                  "saved") from None
+
+
 def _path(key_path) -> str:
     parts = []
     for k in key_path:
@@ -49,6 +74,38 @@ def _path(key_path) -> str:
         else:
             parts.append(str(k))
     return "/".join(parts)
+
+
+def _leaf_fingerprint(a: jax.Array) -> jax.Array:
+    """sum_i bits_i * (2 i + 1) mod 2^32 over the leaf's elements' bit patterns (uint32): any change to one
+    element changes it (odd weights are invertible mod 2^32); several changes go unseen with probability 2^-32."""
+    if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+        a = jax.random.key_data(a)
+    if a.dtype == jnp.bool_:
+        a = a.astype(jnp.uint8)
+    size = a.dtype.itemsize
+    if size == 8:
+        bits = jax.lax.bitcast_convert_type(a, jnp.uint32).reshape(-1)
+    else:
+        bits = jax.lax.bitcast_convert_type(a, {4: jnp.uint32, 2: jnp.uint16, 1: jnp.uint8}[size]).astype(jnp.uint32)
+    bits = bits.reshape(-1)
+    weights = jnp.arange(bits.shape[0], dtype=jnp.uint32) * jnp.uint32(2) + jnp.uint32(1)
+    return jnp.sum(bits * weights, dtype=jnp.uint32)
+
+
+@jax.jit
+def _fingerprints(state):
+    return jax.tree.map(_leaf_fingerprint, state)
+
+
+def fingerprints(state) -> dict[str, int]:
+    """{leaf path: fingerprint} of a state pytree (see the module docstring)."""
+    values = jax.device_get(_fingerprints(state))
+    return {_path(p): int(v) for p, v in jax.tree_util.tree_flatten_with_path(values)[0]}
+
+
+class ChecksumError(RuntimeError):
+    """A restored step's values differ from those saved."""
 
 
 class Checkpointer:
@@ -72,10 +129,35 @@ class Checkpointer:
         """Save ``state`` as ``step`` (asynchronously); a step already saved is left as it is."""
         if step in self.manager.all_steps():
             return
-        self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+        try:
+            self.manager.save(step, args=ocp.args.StandardSave(state), force=True,
+                              custom_metadata={"fingerprints": fingerprints(state)})
+        except OSError as err:  # e.g. a previous asynchronous save failed on a full disk
+            self._abandon()
+            raise CheckpointSaveError(f"saving checkpoint step {step} in {self.directory} failed: "
+                                      f"{err.strerror or err}") from None
+
+    def _abandon(self) -> None:
+        with contextlib.suppress(Exception):
+            self.manager.close()
+
+    def verify(self, step: int, state) -> None:
+        """``ChecksumError`` naming the first leaf of ``state`` (restored from ``step``) whose fingerprint differs
+        from the one saved with it; steps saved without fingerprints pass."""
+        saved = (self.manager.metadata(step).custom_metadata or {}).get("fingerprints")
+        if not saved:
+            return
+        for name, value in fingerprints(state).items():
+            if saved.get(name) != value:
+                raise ChecksumError(f"{name} does not match its checksum")
 
     def close(self) -> None:
-        self.manager.wait_until_finished()
+        try:
+            self.manager.wait_until_finished()
+        except OSError as err:
+            self._abandon()
+            raise CheckpointSaveError(f"saving a checkpoint in {self.directory} failed: "
+                                      f"{err.strerror or err}") from None
         self.manager.close()
 
     def check_compatible(self, step: int, target) -> None:
@@ -119,6 +201,7 @@ class Checkpointer:
                     try:
                         self.check_compatible(step, abstract)
                         state = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+                        self.verify(step, state)
                         return state, step
                     except CheckpointMismatchError:
                         raise

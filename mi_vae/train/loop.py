@@ -7,6 +7,7 @@ function of the step, so a resumed run reproduces an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -18,11 +19,12 @@ import ml_collections
 import numpy as np
 
 from mi_vae import data as data_lib
+from mi_vae.config import check_resume, check_run_config
 from mi_vae.errors import ConfigError, MiVaeError
 from mi_vae.io import MetricWriter
 from mi_vae.methods import DataSpec, get_method
 from mi_vae.train import run_record
-from mi_vae.train.checkpoint import Checkpointer
+from mi_vae.train.checkpoint import Checkpointer, check_writable
 from mi_vae.train.state import init_state, make_optimizers
 from mi_vae.train.step import batch_sharded, make_mesh, make_train_chunk, replicated
 
@@ -47,25 +49,34 @@ def num_train_steps(config, num_examples: int) -> int:
 
 
 class Preemption:
-    """SIGTERM sets a flag; the loop saves a checkpoint at the current step and exits cleanly."""
+    """SIGTERM or SIGINT (Ctrl-C) sets a flag; the loop saves a checkpoint at the current step and returns.
+
+    ``signal`` is the number of the signal received (None: none). A second Ctrl-C while saving
+    interrupts as Python does by default."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self.signal: int | None = None
+        self._previous: dict = {}
 
     def __enter__(self):
-        try:
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        except ValueError:  # not the main thread
-            self._previous = None
+        for sig in self.SIGNALS:
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
         return self
 
     def _handle(self, signum, frame):
-        self.requested = True
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested, self.signal = True, signum
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 def build(config, dataset, mesh):
@@ -86,14 +97,26 @@ def build(config, dataset, mesh):
 
 def train(config: ml_collections.ConfigDict, workdir: str, dataset: data_lib.ArrayDataset | None = None):
     """Train ``config`` in ``workdir`` (resuming from its newest checkpoint); returns (method, state, dataset,
-    preempted).
+    stopped_by): the signal number (SIGTERM, SIGINT) that stopped the run after saving, or None.
 
     ``dataset`` (None: the one ``config.dataset`` names) may be any ``ArrayDataset``, e.g.
     ``mi_vae.data.from_arrays(x, y)``; one that ``config.dataset`` does not name is stored in the workdir
     (``mi_vae.train.run_record``) so the run can be evaluated and resumed from the command line.
     config.json (the config and a description of the data) is written once the state is built and any
     checkpoint restored, before step 0, so a rejected restart leaves the old one in place.
+
+    Before anything is loaded the config is checked (``mi_vae.config.check_run_config``) and the workdir's
+    training lock taken (``run_record.single_writer``: a second trainer is refused); a resume that changes
+    a key of ``mi_vae.config.RESUME_FIXED`` is refused, other changed keys go to config_history.jsonl.
     """
+    check_run_config(config)
+    lock = run_record.single_writer(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
+    with lock:
+        return _train(config, workdir, dataset)
+
+
+def _train(config, workdir: str, dataset):
+    check_writable(os.path.join(workdir, "checkpoints"))
     if dataset is None:
         dataset = run_record.load_run_data(config, workdir)
         description = run_record.describe_dataset(dataset)
@@ -112,18 +135,23 @@ def train(config: ml_collections.ConfigDict, workdir: str, dataset: data_lib.Arr
 
     checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), keep=config.keep_checkpoints)
     restored, restored_step = checkpointer.restore_latest(state)
+    changes = []
     if restored is not None:
+        if os.path.isfile(os.path.join(workdir, run_record.CONFIG_FILE)):
+            changes = check_resume(run_record.read_config(workdir), config)
         state = restored
         log.info("resumed from checkpoint step %d", restored_step)
     step = int(jax.device_get(state["step"]))
     if jax.process_index() == 0:  # only process 0 writes config.json and stored arrays
+        run_record.record_changes(workdir, step, changes)
         run_record.write_record(workdir, config, description, dataset)
 
     data_on_device = dataset.train_x.nbytes <= DEVICE_DATA_BYTES
     # never longer than the run: masked steps past the end would still be computed
     chunk = max(1, min(int(config.steps_per_call or config.log_every_steps), total_steps))
     train_chunk = make_train_chunk(method, optimizers, mesh, state_shardings, data_on_device=data_on_device,
-                                   dynamic_binarization=config.binarize, unroll=int(config.scan_unroll))
+                                   dynamic_binarization=config.binarize, unroll=int(config.scan_unroll),
+                                   max_nonfinite=int(config.max_consecutive_nonfinite))
     device_data = (jax.device_put(dataset.train_x, replicated(mesh)) if data_on_device
                    else jax.device_put(np.zeros((), np.float32), replicated(mesh)))
     xs_sharding = batch_sharded(mesh, batch_axis=1)
@@ -151,29 +179,34 @@ def train(config: ml_collections.ConfigDict, workdir: str, dataset: data_lib.Arr
             step += n
             # gathered while the device runs this call (dispatch is asynchronous), before anything waits on it
             next_xs = call_inputs(step) if step < total_steps else None
-            if step % config.log_every_steps == 0 or step == total_steps:
+            stopping = int(jax.device_get(metrics["nonfinite"])) >= config.max_consecutive_nonfinite
+            if step % config.log_every_steps == 0 or step == total_steps or stopping:
                 metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
                 now = time.time()
                 rate = (step - last_log_step) * batch / max(now - last_log_time, 1e-9)
                 last_log_time, last_log_step = now, step
-                writer.write({"step": step, "split": "train", **metrics, "examples_per_sec": rate})
+                logged_step = int(jax.device_get(state["step"])) if stopping else step
+                writer.write({"step": logged_step, "split": "train", **metrics, "examples_per_sec": rate})
                 eta = (total_steps - step) * batch / max(rate, 1e-9)
-                log.info("step %d/%d loss %.4f %s | %.0f ex/s | ETA %.0fs", step, total_steps, metrics["loss"],
-                         " ".join(f"{k} {v:.4g}" for k, v in metrics.items() if "/" in k), rate, eta)
-                if metrics["nonfinite"] >= config.max_consecutive_nonfinite:
-                    checkpointer.close()
-                    raise NonFiniteError(
-                        f"{int(metrics['nonfinite'])} consecutive non-finite steps at step {step}; stopping. "
-                        f"The last good checkpoint (step {checkpointer.latest_step()}) is intact.")
+                log.info("step %d/%d loss %.4f %s | %.0f ex/s | ETA %.0fs", logged_step, total_steps,
+                         metrics["loss"], " ".join(f"{k} {v:.4g}" for k, v in metrics.items() if "/" in k), rate, eta)
+            if stopping:
+                checkpointer.close()  # the state stopped at the last of those steps and is not saved
+                good = checkpointer.latest_step()
+                raise NonFiniteError(
+                    f"{config.max_consecutive_nonfinite} consecutive non-finite steps (loss, gradients or update) "
+                    f"up to step {int(jax.device_get(state['step']))}; stopping. "
+                    + (f"The last checkpoint (step {good}) holds finite values." if good is not None
+                       else "No checkpoint was saved."))
             if step % config.checkpoint_every_steps == 0 or step == total_steps:
                 checkpointer.save(step, state)
         if preemption.requested:
             checkpointer.save(step, state)
-            log.info("SIGTERM: saved checkpoint at step %d; exiting", step)
+            log.info("%s: saved checkpoint at step %d; exiting", signal.Signals(preemption.signal).name, step)
     checkpointer.close()
     elapsed = time.time() - start_time
     log.info("trained steps %d..%d in %.1fs", start_step, step, elapsed)
-    return method, state, dataset, preemption.requested
+    return method, state, dataset, preemption.signal
 
 
 def process_local_rows(sharding, shape: tuple[int, int]) -> slice:

@@ -11,8 +11,11 @@ workdir as ``dataset.npz`` (written once, atomically), ``config.dataset`` is rec
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
+import logging
 import os
 
 import ml_collections
@@ -24,8 +27,13 @@ from mi_vae.errors import MiVaeError
 from mi_vae.io import write_json_atomic
 
 CONFIG_FILE = "config.json"
+HISTORY_FILE = "config_history.jsonl"
+LOCK_FILE = ".lock"
 STORED_DATASET = "dataset.npz"
 ARRAYS_PREFIX = "arrays:"
+
+
+log = logging.getLogger(__name__)
 
 
 class RunRecordError(MiVaeError):
@@ -139,3 +147,36 @@ def load_run_data(config: ml_collections.ConfigDict, workdir: str | None) -> dat
         raise data_lib.DatasetError(f"{path} does not hold the arrays config.json records (sha256 "
                                     f"{recorded['sha256'][:12]}); it was changed after training")
     return dataset
+
+
+@contextlib.contextmanager
+def single_writer(workdir: str):
+    """Hold the workdir's training lock (``flock`` on WORKDIR/.lock) for the block.
+
+    A second process that tries to train in the same workdir gets ``RunRecordError`` naming the holder's
+    pid, at once and before it writes anything. The operating system drops the lock when its holder exits
+    or is killed, so no crash can leave it stuck."""
+    os.makedirs(workdir, exist_ok=True)
+    fd = os.open(os.path.join(workdir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise RunRecordError(f"{workdir} is in use by another training process (pid {holder}); wait for it or "
+                                 "use another --workdir") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def record_changes(workdir: str, step: int, changes: list[tuple]) -> None:
+    """Append the keys a resume changed to WORKDIR/config_history.jsonl ({step, key, old, new}) and log them."""
+    if not changes:
+        return
+    with open(os.path.join(workdir, HISTORY_FILE), "a") as f:
+        for key, old, new in changes:
+            f.write(json.dumps({"step": step, "key": key, "old": old, "new": new}) + "\n")
+            log.info("resumed at step %d with config.%s changed: %r -> %r", step, key, old, new)

@@ -18,8 +18,11 @@ the gradient of its own loss w.r.t. its own parameters, seeing the players updat
 ``"simultaneous"``: one forward and one backward of the sum of the players' losses (the method stops
 gradients across players), all players updated from the same forward. Batch statistics (permutations,
 MMD pairs, BatchNorm) are over the global batch: the batch is a single sharded array and XLA inserts
-the collectives, so results do not depend on the device count. A step whose loss or gradients are
-not finite leaves parameters and optimizer state unchanged and counts itself in ``nonfinite``.
+the collectives, so results do not depend on the device count. A step whose loss, gradients or
+updated state (parameters, optimizer state, BatchNorm statistics: a NaN learning rate gives finite
+gradients and a NaN update) are not finite leaves the state unchanged and counts itself in
+``nonfinite``; with ``max_nonfinite``, a chunk stops stepping once that many are consecutive, so the
+run stops at exactly that count.
 The state is donated.
 """
 
@@ -111,6 +114,7 @@ def make_step(method: Method, optimizers: dict[str, optax.GradientTransformation
         metrics["loss"] = metrics[f"{main_player}/loss"]
 
         updated = {"params": params, "opt_state": opt_state, "batch_stats": batch_stats}
+        ok = ok & _all_finite(updated)
         kept = jax.tree.map(lambda new, old: jnp.where(ok, new, old), updated,
                             {k: state[k] for k in updated})
         new_state = {
@@ -125,7 +129,7 @@ def make_step(method: Method, optimizers: dict[str, optax.GradientTransformation
 
 
 def make_train_chunk(method: Method, optimizers, mesh: Mesh, state_shardings, *, data_on_device: bool,
-                     dynamic_binarization: bool = False, unroll: int = 1) -> Callable:
+                     dynamic_binarization: bool = False, unroll: int = 1, max_nonfinite: int | None = None) -> Callable:
     """The jitted ``train_chunk(state, data, xs, active) -> (state, metrics)``; see the module docstring.
 
     ``metrics`` are the means over the chunk's active steps, plus ``nonfinite`` and ``skipped``.
@@ -138,6 +142,8 @@ def make_train_chunk(method: Method, optimizers, mesh: Mesh, state_shardings, *,
 
         def body(state, inputs):
             x_or_idx, is_active = inputs
+            if max_nonfinite is not None:  # frozen once the run must stop: the count is exact
+                is_active = is_active & (state["nonfinite"] < max_nonfinite)
             new_state, metrics = run(state, x_or_idx)
             state = jax.tree.map(lambda new, old: jnp.where(is_active, new, old), new_state, state)
             return state, metrics
