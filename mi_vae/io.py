@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import subprocess
 import tempfile
@@ -96,6 +97,25 @@ def read_metrics(path: str, split: str = "train") -> list[dict]:
             if isinstance(row, dict) and row.get("split") == split and "step" in row:
                 rows[row["step"]] = row
     return [rows[s] for s in sorted(rows)]
+
+
+#: |loss| above this at the end of training reads as divergence
+DIVERGED_LOSS = 1e10
+
+
+def training_warning(rows: list[dict]) -> str | None:
+    """A warning when the training rows of metrics.jsonl show a diverged run, else None: the last logged loss
+    is not finite or above ``DIVERGED_LOSS`` in size, or it rose by more than half the first one's size."""
+    losses = [(r["step"], r["loss"]) for r in rows if isinstance(r.get("loss"), (int, float))]
+    if not losses:
+        return None
+    (first_step, first), (last_step, last) = losses[0], losses[-1]
+    if not math.isfinite(last) or abs(last) > DIVERGED_LOSS:
+        return f"training diverged: the loss is {last:.3g} at step {last_step} (check the learning rate)"
+    if len(losses) > 1 and last > first + 0.5 * abs(first):
+        return (f"training made the loss worse: {first:.4g} at step {first_step}, {last:.4g} at step {last_step} "
+                "(check the learning rate)")
+    return None
 
 
 def git_commit(path: str | None = None) -> str:

@@ -399,3 +399,51 @@ def test_a_checkpoint_path_that_is_a_file_stops_at_the_start_with_one_line(tmp_p
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and last.startswith("error:") and "is not a directory" in last
     assert "Traceback" not in proc.stderr and not (workdir / "metrics.jsonl").exists()
+
+
+def test_a_model_too_large_for_memory_is_refused_before_allocating(tmp_path):
+    workdir = tmp_path / "run"
+    proc = run_cli(*BASE, "--config.model.latent_dim=200000000", f"--workdir={workdir}", check=False, timeout=120)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and "parameters: its train state and gradients need" in last, last
+    assert "Traceback" not in proc.stderr and not (workdir / "config.json").exists()
+
+
+def test_a_diverged_run_is_warned_about_in_the_log_and_the_report(tmp_path):
+    from mi_vae.io import training_warning
+
+    assert training_warning([{"step": 10, "loss": 500.0}, {"step": 20, "loss": 300.0}]) is None
+    assert "diverged" in training_warning([{"step": 10, "loss": 3e33}, {"step": 20, "loss": 2e32}])
+    assert "worse" in training_warning([{"step": 10, "loss": 300.0}, {"step": 20, "loss": 600.0}])
+    workdir = tmp_path / "run"
+    proc = run_cli("--config=configs/vae.py:smoke=True", "--config.optim.vae.learning_rate=1e4",
+                   "--config.num_train_steps=60", "--evals=elbo", f"--workdir={workdir}")
+    assert "WARNING: training" in proc.stderr
+    assert "| WARNING | training" in (workdir / "eval" / "report.md").read_text()
+
+
+def test_a_failed_evaluation_leaves_the_previous_eval_directory_whole(tmp_path, monkeypatch):
+    from mi_vae.config import evals_section
+    from mi_vae.evaluation import evaluate
+    from mi_vae.evaluation.evaluators import figures
+    from mi_vae.train import train
+
+    config = smoke_config("vae", num_train_steps=20, checkpoint_every_steps=20)
+    config.evals = evals_section("elbo", "figures")
+    workdir = tmp_path / "run"
+    train(config, str(workdir))
+    evaluate(config, str(workdir))
+    before = snapshot(workdir / "eval")
+    assert "report.md" in before and "reconstructions.png" in before
+
+    def broken(self, state):
+        with open(os.path.join(self.data.out_dir, "half_written.png"), "wb") as f:
+            f.write(b"\x89PNG")
+        yield "samples", None
+        raise RuntimeError("killed mid-figure")
+
+    monkeypatch.setattr(figures.Evaluator, "run", broken)
+    with pytest.raises(RuntimeError, match="killed mid-figure"):
+        evaluate(config, str(workdir))
+    assert snapshot(workdir / "eval") == before
+    assert not [d for d in os.listdir(workdir) if d.startswith(".eval-tmp-") or d == "eval.previous"]

@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
+import tempfile
 import time
 
 import jax
@@ -30,7 +32,7 @@ import numpy as np
 from mi_vae.config import eval_config
 from mi_vae.evaluation.evaluators import common
 from mi_vae.evaluation.report import write_report
-from mi_vae.io import MetricWriter, read_metrics, write_json_atomic
+from mi_vae.io import MetricWriter, _umask, read_metrics, training_warning, write_json_atomic
 from mi_vae.train import run_record
 from mi_vae.train.checkpoint import Checkpointer, NoUsableCheckpointError
 from mi_vae.train.loop import build
@@ -118,8 +120,46 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
     step = int(np.asarray(_local(state["step"])))
     local_state = {"params": jax.tree.map(jnp.asarray, _local(state["params"])),
                    "batch_stats": jax.tree.map(jnp.asarray, _local(state.get("batch_stats", {}))), "step": step}
-    out_dir = os.path.join(workdir, "eval")
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = _fresh_output_dir(workdir)
+    try:
+        return _evaluate(config, workdir, method, dataset, settings, out_dir, start, step, local_state)
+    finally:
+        if os.path.isdir(out_dir):  # evaluation failed: the previous eval/ stays as it was
+            shutil.rmtree(out_dir, ignore_errors=True)
+
+
+EVAL_DIR = "eval"
+
+
+def _fresh_output_dir(workdir: str) -> str:
+    """A new temporary output directory beside WORKDIR/eval (evaluation writes there and swaps it in at the
+    end, so a killed evaluation never leaves eval/ mixing new figures with an old report); leftovers of
+    killed evaluations are removed, and an eval/ caught mid-swap is put back."""
+    final, previous = os.path.join(workdir, EVAL_DIR), os.path.join(workdir, EVAL_DIR + ".previous")
+    if os.path.isdir(previous):
+        if os.path.isdir(final):
+            shutil.rmtree(previous, ignore_errors=True)
+        else:
+            os.replace(previous, final)
+    for name in os.listdir(workdir):
+        if name.startswith(".eval-tmp-"):
+            shutil.rmtree(os.path.join(workdir, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=".eval-tmp-", dir=workdir)
+
+
+def _swap_in(workdir: str, out_dir: str) -> None:
+    """Make ``out_dir`` WORKDIR/eval (the old one is removed once the new one is in place)."""
+    os.chmod(out_dir, 0o777 & ~_umask())
+    final, previous = os.path.join(workdir, EVAL_DIR), os.path.join(workdir, EVAL_DIR + ".previous")
+    if os.path.isdir(final):
+        os.replace(final, previous)
+    os.replace(out_dir, final)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _evaluate(config, workdir: str, method, dataset, settings: dict, out_dir: str, start: float, step: int,
+              local_state: dict) -> dict:
+    """The evaluators over ``local_state``, their outputs written to ``out_dir``, then swapped in as eval/."""
     metrics_path = os.path.join(workdir, "metrics.jsonl")
     train_rows = read_metrics(metrics_path, "train") if os.path.exists(metrics_path) else []
     data = common.EvalData(method, dataset, binarize=bool(config.binarize), out_dir=out_dir, train_rows=train_rows,
@@ -129,6 +169,10 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
     metrics: dict = {}
     skipped: dict[str, str] = {}
     notes: dict[str, str] = {"test examples evaluated": str(data.n)}
+    warning = training_warning(train_rows)
+    if warning:
+        notes["WARNING"] = warning
+        log.warning("%s", warning)
     figures: list[str] = []
     sections: dict[str, list[str]] = {}
     timings: dict[str, float] = {}
@@ -162,6 +206,7 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
         write_report(os.path.join(out_dir, "report.md"), metrics=metrics, skipped=skipped, figures=figures,
                      config=config, step=step, timings=timings, extra=notes,
                      settings={"eval": settings, "evals": _evals_dict(config)}, sections=sections)
+        _swap_in(workdir, out_dir)
     log.info("evaluation at step %d in %.1fs: %s", step, timings["total"],
              " ".join(f"{k} {_short(v)}" for k, v in metrics.items()))
     return metrics

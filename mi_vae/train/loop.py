@@ -21,7 +21,7 @@ import numpy as np
 from mi_vae import data as data_lib
 from mi_vae.config import check_resume, check_run_config
 from mi_vae.errors import ConfigError, MiVaeError
-from mi_vae.io import MetricWriter
+from mi_vae.io import MetricWriter, read_metrics, training_warning
 from mi_vae.methods import DataSpec, get_method
 from mi_vae.train import run_record
 from mi_vae.train.checkpoint import Checkpointer, check_writable
@@ -90,9 +90,43 @@ def build(config, dataset, mesh):
         return init_state(method, optimizers, config.seed, x_example)
 
     abstract = jax.eval_shape(create)
+    check_fits(abstract, mesh)
     state_shardings = jax.tree.map(lambda _: replicated(mesh), abstract)
     state = jax.jit(create, out_shardings=state_shardings)()
     return method, optimizers, state, state_shardings
+
+
+def device_memory_bytes(device) -> int | None:
+    """Memory one device can hold: the accelerator's limit, or the host's available RAM for a CPU device."""
+    stats = None
+    try:
+        stats = device.memory_stats()
+    except Exception:  # not every backend reports
+        stats = None
+    if stats and stats.get("bytes_limit"):
+        return int(stats["bytes_limit"])
+    if device.platform == "cpu":
+        try:
+            return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError):
+            return None
+    return None
+
+
+def check_fits(abstract_state, mesh) -> None:
+    """``ConfigError`` when the train state alone (parameters, optimizer state; replicated on every device)
+    plus one gradient per parameter exceeds a device's memory: refused in one line before allocating,
+    where allocating would hang or be killed."""
+    state_bytes = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(abstract_state))
+    param_bytes = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(abstract_state["params"]))
+    need = state_bytes + param_bytes
+    device = mesh.devices.flat[0]
+    have = device_memory_bytes(device)
+    if have is not None and need > have:
+        n = sum(leaf.size for leaf in jax.tree.leaves(abstract_state["params"]))
+        raise ConfigError(f"the model has {n:,} parameters: its train state and gradients need {need / 2**30:.1f} GiB, "
+                          f"more than the {have / 2**30:.1f} GiB a {device.platform} device has; make config.model "
+                          "smaller")
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, dataset: data_lib.ArrayDataset | None = None):
@@ -206,6 +240,9 @@ def _train(config, workdir: str, dataset):
     checkpointer.close()
     elapsed = time.time() - start_time
     log.info("trained steps %d..%d in %.1fs", start_step, step, elapsed)
+    warning = training_warning(read_metrics(writer.path)) if os.path.isfile(writer.path) else None
+    if warning:
+        log.warning("WARNING: %s", warning)
     return method, state, dataset, preemption.signal
 
 
