@@ -263,3 +263,20 @@ def test_markov_chain_samples_x_from_the_decoder_as_in_proposition_1(ae_run):
     np.testing.assert_allclose(np.asarray(chain[1]).mean(0), expected, atol=0.05)
     # and far from feeding back the mean: draws are binary, the mean is not
     assert np.mean((np.asarray(chain[1]) - expected) ** 2) > 0.01
+
+def test_the_authors_mmd_bandwidth_is_d_squared():
+    """mmd_bandwidth="d2": k(z, z') = exp(-||z - z'||^2 / d^2), the InfoVAE authors' kernel; "2d" is losses.mmd's."""
+    z = jax.random.normal(jax.random.key(0), (32, 10))
+    z_prior = jax.random.normal(jax.random.key(1), (32, 10))
+    config = digits_config("mmd", mmd_bandwidth="d2")
+    config.model.latent_dim = 10
+    method = get_method(config, DataSpec((8, 8, 1), "bernoulli", 10))
+
+    def kernel_mean(a, b, h):
+        return np.exp(-((np.asarray(a)[:, None] - np.asarray(b)[None]) ** 2).sum(-1) / h).mean()
+
+    want = kernel_mean(z, z, 100.0) + kernel_mean(z_prior, z_prior, 100.0) - 2 * kernel_mean(z, z_prior, 100.0)
+    np.testing.assert_allclose(float(method.batch_mmd(z, z_prior)), want, rtol=1e-4)
+    assert method.mmd_scales == (5.0,)  # losses.mmd's h = s * 2d = d^2 at s = d / 2
+    with pytest.raises(ConfigError, match="mmd_bandwidth must be one of"):
+        get_method(digits_config("mmd", mmd_bandwidth="d"), DataSpec((8, 8, 1), "bernoulli", 10))

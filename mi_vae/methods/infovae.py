@@ -194,7 +194,7 @@ def _accuracy(logits_real: jax.Array, logits_fake: jax.Array) -> jax.Array:
 
 def build(spec: base.DataSpec, *, model, dtype, regularizer: str = "mmd", alpha: float = 1.0,
           lambda_: float = 1000.0, mmd_kernel: str = "rbf", mmd_scales=(1.0,), mmd_unbiased: bool = False,
-          stein_bandwidth: float = 0.0, update_mode: str = "simultaneous") -> InfoVAE:
+          stein_bandwidth: float = 0.0, update_mode: str = "simultaneous", mmd_bandwidth: str = "2d") -> InfoVAE:
     """InfoVAE; the defaults are the MMD-VAE of the paper's MNIST experiments.
 
     Args:
@@ -207,21 +207,32 @@ def build(spec: base.DataSpec, *, model, dtype, regularizer: str = "mmd", alpha:
         by "ae" and "elbo".
       mmd_kernel, mmd_scales, mmd_unbiased: the MMD of the "mmd" regulariser and of the ``mmd`` metric
         (``losses.mmd``).
+      mmd_bandwidth: the RBF kernel's base bandwidth h in exp(-||z - z'||^2 / (s h)): "2d" (the library's
+        ``losses`` convention) or "d2", the InfoVAE authors' code, exp(-||z - z'||^2 / d^2) at scale 1 (d the
+        latent size; for d > 2 a wider kernel, 5x at d = 10).
       stein_bandwidth: the Stein kernel's bandwidth; <= 0: the median heuristic.
       update_mode: "simultaneous" or "sequential" (matters for the adversarial regulariser only).
     """
     base.check_model(model, nets=("discriminator",))
     if regularizer not in REGULARIZERS:
         raise ConfigError(f"regularizer must be one of {', '.join(REGULARIZERS)}, got {regularizer!r}")
+    if mmd_bandwidth not in MMD_BANDWIDTHS:
+        raise ConfigError(f"mmd_bandwidth must be one of {', '.join(MMD_BANDWIDTHS)}, got {mmd_bandwidth!r}")
+    if mmd_bandwidth == "d2" and mmd_kernel != "rbf":
+        raise ConfigError("mmd_bandwidth='d2' is the authors' RBF kernel: it needs mmd_kernel='rbf'")
+    # losses.mmd's RBF uses h = s * 2d; the authors' h = d^2 is s' = s * d / 2
+    widen = int(model["latent_dim"]) / 2.0 if mmd_bandwidth == "d2" else 1.0
     discriminator = None
     if regularizer == "adversarial":
         fields = {"widths": (512, 512), **base.net_kwargs(model, "discriminator", models.MLP)}
         discriminator = models.MLP(out=1, dtype=dtype, **fields)
     return InfoVAE(base.make_model(spec, model, dtype), regularizer, alpha=float(alpha), lambda_=float(lambda_),
-                   mmd_kernel=str(mmd_kernel), mmd_scales=tuple(float(s) for s in mmd_scales),
+                   mmd_kernel=str(mmd_kernel), mmd_scales=tuple(float(s) * widen for s in mmd_scales),
                    mmd_unbiased=bool(mmd_unbiased),
                    stein_bandwidth=float(stein_bandwidth) if stein_bandwidth and stein_bandwidth > 0 else None,
                    discriminator=discriminator, update=base.check_update(update_mode))
 
 
-__all__ = ["REGULARIZERS", "InfoVAE", "build", "normal_score"]
+MMD_BANDWIDTHS = ("2d", "d2")
+
+__all__ = ["MMD_BANDWIDTHS", "REGULARIZERS", "InfoVAE", "build", "normal_score"]
