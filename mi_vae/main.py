@@ -48,6 +48,8 @@ class UsageError(MiVaeError):
 
 def check_workdir(workdir: str) -> None:
     """Create ``workdir`` if needed and check it is writable, before any work is done."""
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise UsageError(f"workdir {workdir} exists and is not a directory")
     try:
         os.makedirs(workdir, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=workdir, prefix=".write-test-"):

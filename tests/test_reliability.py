@@ -447,3 +447,22 @@ def test_a_failed_evaluation_leaves_the_previous_eval_directory_whole(tmp_path, 
         evaluate(config, str(workdir))
     assert snapshot(workdir / "eval") == before
     assert not [d for d in os.listdir(workdir) if d.startswith(".eval-tmp-") or d == "eval.previous"]
+
+
+def test_a_step_without_its_metadata_falls_back_and_odd_paths_are_one_line(tmp_path):
+    workdir = tmp_path / "run"
+    run_cli(*BASE, "--config.num_train_steps=40", f"--workdir={workdir}")
+    for root, _, names in os.walk(workdir / "checkpoints" / "40"):
+        for name in names:
+            if name == "_METADATA":
+                os.remove(os.path.join(root, name))
+    proc = run_cli(*BASE, "--config.num_train_steps=60", f"--workdir={workdir}")
+    assert "resumed from checkpoint step 20" in proc.stderr  # not "does not match the model"
+    (tmp_path / "afile").write_text("x")
+    proc = run_cli(*BASE, f"--workdir={tmp_path / 'afile'}", check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1].endswith("exists and is not a directory")
+    other = tmp_path / "other"
+    (other / "metrics.jsonl").mkdir(parents=True)
+    proc = run_cli(*BASE, f"--workdir={other}", check=False)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and "metrics.jsonl exists and is not a file" in last and "Traceback" not in proc.stderr

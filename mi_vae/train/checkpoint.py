@@ -165,6 +165,8 @@ class Checkpointer:
         saved = self.manager.item_metadata(step)
         saved = getattr(saved, "tree", saved)
         saved_leaves = dict((_path(p), leaf) for p, leaf in jax.tree_util.tree_flatten_with_path(saved)[0])
+        if not saved_leaves:  # metadata missing or unreadable: a damaged step, not another model
+            raise ChecksumError(f"checkpoint step {step} has no readable array metadata")
         target_leaves = dict((_path(p), leaf) for p, leaf in jax.tree_util.tree_flatten_with_path(target)[0])
         missing = sorted(set(target_leaves) - set(saved_leaves))
         extra = sorted(set(saved_leaves) - set(target_leaves))

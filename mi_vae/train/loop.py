@@ -151,6 +151,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, dataset: data_lib.Arr
 
 def _train(config, workdir: str, dataset):
     check_writable(os.path.join(workdir, "checkpoints"))
+    for name in (run_record.CONFIG_FILE, "metrics.jsonl"):
+        if os.path.exists(os.path.join(workdir, name)) and not os.path.isfile(os.path.join(workdir, name)):
+            raise run_record.RunRecordError(f"{os.path.join(workdir, name)} exists and is not a file")
     if dataset is None:
         dataset = run_record.load_run_data(config, workdir)
         description = run_record.describe_dataset(dataset)
