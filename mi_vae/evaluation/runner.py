@@ -1,6 +1,6 @@
 """``evaluate(config, workdir, ...)``: run the evaluators of ``config.evals`` on a trained run.
 
-Outputs (the work-directory contract of DESIGN.md):
+Outputs (the work-directory contract of docs/design.md):
     WORKDIR/eval/metrics.json   {metric: value}, written atomically (temporary file + os.replace)
     WORKDIR/eval/*.png          figures
     WORKDIR/eval/report.md      table of metrics with definitions and how each was computed, figures,
