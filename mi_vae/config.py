@@ -284,6 +284,7 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.log_every_steps = 20
     c.checkpoint_every_steps = 100
     for name, settings in {"iwae": {"k": 8}, "mi": {"critic_steps": 500}, "achieved_mi": {"steps": 50},
+                           "generation": {"samples": 256, "classifier_epochs": 1, "kid_subset_size": 100},
                            "probe": {"labels": 200}, "prior_match": {"examples": 256}}.items():
         if name in c.evals:
             c.evals[name].update(settings)

@@ -66,6 +66,11 @@ DEFINITIONS: dict[str, str] = {
     "code_kl_uniform": "mean_i KL(q(c|x_i) || Unif(K)) = log K - mean_i H(q(c|x_i)); log K for a "
                        "deterministic code, 0 for a code that ignores x",
     "mi_target": "M, the Mutual Autoencoder's MI target (config.method.M)",
+    "fd_classifier": "Frechet distance between prior samples and test images in the hidden features of a "
+                     "classifier trained on the training split (not FID; comparable between models on the same data)",
+    "kid_classifier": "KID (unbiased cubic-kernel MMD^2, mean over subsets) of the same features as fd_classifier",
+    "kid_classifier_std": "standard deviation of kid_classifier over its subsets",
+    "fd_classifier_real": "fd_classifier of held-out test images against as many training images: the floor",
     "mi_achieved": "Barber-Agakov I_BA of the trained decoder with a freshly trained r(z|x) (MAE eq. 7)",
 }
 

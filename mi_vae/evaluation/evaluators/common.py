@@ -43,7 +43,7 @@ PRNG_IMPL = "rbg"
 #: The evaluators, in the order they run (figures last: they read nothing the others compute, but
 #: a failed figure should not delay a metric). Name -> module under mi_vae.evaluation.evaluators.
 EVALUATORS: tuple[str, ...] = ("elbo", "iwae", "active_units", "mi", "prior_match", "probe", "clusters",
-                               "achieved_mi", "text", "figures")
+                               "achieved_mi", "text", "generation", "figures")
 
 class Skip(Exception):
     """An evaluator does not apply to this run; the message says why."""
