@@ -57,25 +57,50 @@ def write_json_atomic(path: str, obj) -> None:
 
 
 class MetricWriter:
-    """Appends one JSON object per logged step to WORKDIR/metrics.jsonl (process 0 only).
+    """Appends one JSON object per logged step to WORKDIR/metrics.jsonl (process 0 only), and the same scalars
+    as TensorBoard event files under WORKDIR/tensorboard (tag ``<split>/<name>``; written by tensorboardX,
+    no TensorFlow), so ``tensorboard --logdir WORKDIR`` shows a run while it trains.
 
     After a resume, steps logged past the restored checkpoint appear again; readers keep the last
     row of each (step, split): see ``read_metrics``.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, tensorboard: bool = True):
         self.path = path
         self.enabled = jax.process_index() == 0
+        self.tensorboard_dir = os.path.join(os.path.dirname(os.path.abspath(path)), "tensorboard")
+        self._tensorboard = tensorboard
+        self._events = None
 
     def write(self, row: dict) -> None:
         """Append ``row`` as one line; after a torn last line (a crash mid-write) it starts a new line."""
-        if self.enabled:
-            with open(self.path, "a+b") as f:
-                if f.tell() > 0:
-                    f.seek(-1, os.SEEK_END)
-                    if f.read(1) != b"\n":
-                        f.write(b"\n")
-                f.write((json.dumps(row) + "\n").encode())
+        if not self.enabled:
+            return
+        with open(self.path, "a+b") as f:
+            if f.tell() > 0:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")
+            f.write((json.dumps(row) + "\n").encode())
+        if self._tensorboard:
+            self._write_events(row)
+
+    def _write_events(self, row: dict) -> None:
+        if self._events is None:
+            from tensorboardX import SummaryWriter  # imported on first use: the CLI starts faster
+
+            self._events = SummaryWriter(self.tensorboard_dir, flush_secs=30)
+        split, step = row.get("split", "train"), int(row["step"])
+        for key, value in row.items():
+            if key not in ("step", "split") and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                    and math.isfinite(value):
+                self._events.add_scalar(f"{split}/{key}", value, step)
+        self._events.flush()
+
+    def close(self) -> None:
+        if self._events is not None:
+            self._events.close()
+            self._events = None
 
 
 def read_metrics(path: str, split: str = "train") -> list[dict]:

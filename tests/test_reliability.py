@@ -466,3 +466,29 @@ def test_a_step_without_its_metadata_falls_back_and_odd_paths_are_one_line(tmp_p
     proc = run_cli(*BASE, f"--workdir={other}", check=False)
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1 and "metrics.jsonl exists and is not a file" in last and "Traceback" not in proc.stderr
+
+
+def test_metrics_are_also_tensorboard_event_files(tmp_path):
+    """The event files parse as TFRecords of Event protos with the logged scalars (what TensorBoard reads)."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    from mi_vae.io import MetricWriter
+
+    writer = MetricWriter(str(tmp_path / "metrics.jsonl"))
+    writer.write({"step": 10, "split": "train", "loss": 2.5, "kl": 1.0})
+    writer.write({"step": 20, "split": "train", "loss": 1.5, "kl": float("nan")})
+    writer.write({"step": 20, "split": "eval", "elbo": -3.0})
+    writer.close()
+    (events_file,) = (tmp_path / "tensorboard").glob("events.out.tfevents.*")
+    raw, scalars = events_file.read_bytes(), {}
+    offset = 0
+    while offset < len(raw):
+        (length,) = struct.unpack("<Q", raw[offset:offset + 8])
+        event = event_pb2.Event.FromString(raw[offset + 12:offset + 12 + length])
+        offset += 12 + length + 4
+        for value in event.summary.value:
+            scalars[(value.tag, event.step)] = value.simple_value
+    assert scalars == {("train/loss", 10): 2.5, ("train/kl", 10): 1.0, ("train/loss", 20): 1.5,
+                       ("eval/elbo", 20): -3.0}

@@ -201,8 +201,9 @@ def _evaluate(config, workdir: str, method, dataset, settings: dict, out_dir: st
     metrics = {k: _json_value(v) for k, v in metrics.items()}
     if jax.process_index() == 0:
         write_json_atomic(os.path.join(out_dir, "metrics.json"), metrics)
-        MetricWriter(metrics_path).write(
-            {"step": step, "split": "eval", **{k: v for k, v in metrics.items() if v is not None}})
+        eval_writer = MetricWriter(metrics_path)
+        eval_writer.write({"step": step, "split": "eval", **{k: v for k, v in metrics.items() if v is not None}})
+        eval_writer.close()
         write_report(os.path.join(out_dir, "report.md"), metrics=metrics, skipped=skipped, figures=figures,
                      config=config, step=step, timings=timings, extra=notes,
                      settings={"eval": settings, "evals": _evals_dict(config)}, sections=sections)

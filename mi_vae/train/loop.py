@@ -229,6 +229,7 @@ def _train(config, workdir: str, dataset):
                          metrics["loss"], " ".join(f"{k} {v:.4g}" for k, v in metrics.items() if "/" in k), rate, eta)
             if stopping:
                 checkpointer.close()  # the state stopped at the last of those steps and is not saved
+                writer.close()
                 good = checkpointer.latest_step()
                 raise NonFiniteError(
                     f"{config.max_consecutive_nonfinite} consecutive non-finite steps (loss, gradients or update) "
@@ -241,6 +242,7 @@ def _train(config, workdir: str, dataset):
             checkpointer.save(step, state)
             log.info("%s: saved checkpoint at step %d; exiting", signal.Signals(preemption.signal).name, step)
     checkpointer.close()
+    writer.close()
     elapsed = time.time() - start_time
     log.info("trained steps %d..%d in %.1fs", start_step, step, elapsed)
     warning = training_warning(read_metrics(writer.path)) if os.path.isfile(writer.path) else None
