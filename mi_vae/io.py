@@ -69,8 +69,11 @@ class MetricWriter:
         self.path = path
         self.enabled = jax.process_index() == 0
         self.tensorboard_dir = os.path.join(os.path.dirname(os.path.abspath(path)), "tensorboard")
-        self._tensorboard = tensorboard
         self._events = None
+        if tensorboard and self.enabled:
+            from tensorboardX import SummaryWriter  # here, not at import: the CLI's flag errors stay fast
+
+            self._events = SummaryWriter(self.tensorboard_dir, flush_secs=30)
 
     def write(self, row: dict) -> None:
         """Append ``row`` as one line; after a torn last line (a crash mid-write) it starts a new line."""
@@ -82,14 +85,10 @@ class MetricWriter:
                 if f.read(1) != b"\n":
                     f.write(b"\n")
             f.write((json.dumps(row) + "\n").encode())
-        if self._tensorboard:
+        if self._events is not None:
             self._write_events(row)
 
     def _write_events(self, row: dict) -> None:
-        if self._events is None:
-            from tensorboardX import SummaryWriter  # imported on first use: the CLI starts faster
-
-            self._events = SummaryWriter(self.tensorboard_dir, flush_secs=30)
         split, step = row.get("split", "train"), int(row["step"])
         for key, value in row.items():
             if key not in ("step", "split") and isinstance(value, (int, float)) and not isinstance(value, bool) \

@@ -203,9 +203,15 @@ def _train(config, workdir: str, dataset):
         xs = idx if data_on_device else dataset.train_x[idx]
         return jax.make_array_from_process_local_data(xs_sharding, xs, (chunk, batch, *xs.shape[2:]))
 
+    next_xs = call_inputs(step) if step < total_steps else None
+    log_startup(config, mesh, method, state, dataset, step, total_steps)
+    if next_xs is not None:  # compile before the clock starts: the rate and ETA exclude compilation
+        compile_start = time.time()
+        train_chunk = train_chunk.lower(state, device_data, next_xs,
+                                        jax.device_put(np.ones(chunk, bool), replicated(mesh))).compile()
+        log.info("compiled the train step (%d steps per call) in %.1fs", chunk, time.time() - compile_start)
     start_time, start_step = time.time(), step
     last_log_time, last_log_step = start_time, step
-    next_xs = call_inputs(step) if step < total_steps else None
     with Preemption() as preemption:
         while step < total_steps and not preemption.requested:
             boundaries = [total_steps, _next_multiple(step, config.log_every_steps),
@@ -249,6 +255,19 @@ def _train(config, workdir: str, dataset):
     if warning:
         log.warning("WARNING: %s", warning)
     return method, state, dataset, preemption.signal
+
+
+def log_startup(config, mesh, method, state, dataset, step: int, total_steps: int) -> None:
+    """The start-up block: devices and mesh, data sizes, parameters per player, where the run starts."""
+    device = jax.devices()[0]
+    log.info("devices: %d x %s (%s), mesh %s, %d process(es)", mesh.size, device.device_kind, device.platform,
+             dict(mesh.shape), jax.process_count())
+    log.info("data: %s, %d training / %d test examples of shape %s", dataset.name, dataset.num_train, dataset.num_test,
+             tuple(dataset.example_shape))
+    for player in method.players:
+        leaves = jax.tree.leaves(state["params"][player])
+        log.info("player %s: %s parameters in %d arrays", player, f"{sum(leaf.size for leaf in leaves):,}", len(leaves))
+    log.info("method %s, batch %d, steps %d -> %d", config.method.name, config.batch_size, step, total_steps)
 
 
 def process_local_rows(sharding, shape: tuple[int, int]) -> slice:
