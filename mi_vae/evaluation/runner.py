@@ -196,6 +196,7 @@ def _evaluate(config, workdir: str, method, dataset, settings: dict, out_dir: st
             log.info("skipped %s: %s", name, why)
             continue
         timings[name] = time.time() - t
+        log.info("evaluated %s in %.1fs", name, timings[name])
     timings["total"] = time.time() - start
 
     metrics = {k: _json_value(v) for k, v in metrics.items()}
