@@ -10,6 +10,7 @@ keeps its traceback. ``--debug`` (or ``MI_VAE_DEBUG=1``) re-raises the one-line 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -88,7 +89,30 @@ def run(config, workdir: str, mode: str, evals: list[str] | None = None) -> None
         if jax.process_index() != 0:
             return
         method = state = dataset = None
-    evaluation.evaluate(config, workdir, method=method, state=state, dataset=dataset)
+    with _sigterm_raises():
+        evaluation.evaluate(config, workdir, method=method, state=state, dataset=dataset)
+
+
+class EvaluationInterrupted(MiVaeError):
+    """SIGTERM arrived during evaluation (nothing to save: eval/ keeps the previous evaluation)."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """During evaluation SIGTERM ends the run with one line (the evaluation's temporary directory is removed,
+    eval/ stays as it was) and exit status 143, instead of dying silently."""
+    def handle(signum, frame):
+        raise EvaluationInterrupted("SIGTERM during evaluation: stopped; eval/ is unchanged (rerun with --mode=eval)")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handle)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv) -> None:
@@ -110,12 +134,13 @@ def main(argv) -> None:
         if FLAGS.debug:
             raise
         message = str(err).strip()
-        _fail(message.splitlines()[0] if message else type(err).__name__)
+        _fail(message.splitlines()[0] if message else type(err).__name__,
+              status=143 if isinstance(err, EvaluationInterrupted) else 1)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, status: int = 1) -> None:
     print(f"error: {message}", file=sys.stderr)
-    sys.exit(1)
+    sys.exit(status)
 
 
 def _flag_error_line(err: BaseException) -> str:

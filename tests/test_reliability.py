@@ -492,3 +492,16 @@ def test_metrics_are_also_tensorboard_event_files(tmp_path):
             scalars[(value.tag, event.step)] = value.simple_value
     assert scalars == {("train/loss", 10): 2.5, ("train/kl", 10): 1.0, ("train/loss", 20): 1.5,
                        ("eval/elbo", 20): -3.0}
+
+
+def test_sigterm_during_evaluation_is_one_line_and_leaves_eval_alone(tmp_path):
+    workdir = str(tmp_path / "run")
+    run_cli(*BASE, "--config.num_train_steps=20", f"--workdir={workdir}")
+    proc = start_cli(f"--workdir={workdir}", "--mode=eval")
+    wait_for(lambda: any(d.startswith(".eval-tmp-") for d in os.listdir(workdir)), timeout=180)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1].startswith("error: SIGTERM during evaluation") and "Traceback" not in stderr
+    assert not [d for d in os.listdir(workdir) if d.startswith(".eval-tmp-")] and not os.path.exists(
+        os.path.join(workdir, "eval"))
