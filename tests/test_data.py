@@ -432,3 +432,14 @@ def test_import_does_not_pull_tensorflow():
 def test_public_api_exported():
     for name in data.__all__:
         assert hasattr(data, name)
+
+
+@needs_fashion
+def test_swapped_train_and_test_files_are_refused(tmp_path):
+    pairs = {"train-images-idx3-ubyte": "t10k-images-idx3-ubyte", "train-labels-idx1-ubyte": "t10k-labels-idx1-ubyte"}
+    for a, b in pairs.items():
+        os.symlink(os.path.join(FASHION_DIR, b + ".gz"), tmp_path / (a + ".gz"))
+        os.symlink(os.path.join(FASHION_DIR, a + ".gz"), tmp_path / (b + ".gz"))
+    with pytest.raises(DatasetError) as err:
+        load_dataset("fashion_mnist", data_dir=str(tmp_path))
+    assert "swapped" in _assert_one_line(err)

@@ -89,6 +89,10 @@ def _find(data_dir: str, base: str) -> str:
     )
 
 
+#: the IDX headers' counts of Fashion-MNIST's two splits
+FASHION_MNIST_COUNTS = {"train": 60000, "test": 10000}
+
+
 def load_fashion_mnist_idx(data_dir: str | None = None) -> ArrayDataset:
     """Fashion-MNIST (60000 train / 10000 test, 10 classes) from IDX files.
 
@@ -123,6 +127,13 @@ def load_fashion_mnist_idx(data_dir: str | None = None) -> ArrayDataset:
             raise DatasetError(
                 f"Fashion-MNIST {split} labels in {data_dir} exceed 9: {FASHION_MNIST_HINT}"
             )
+    counts = {split: len(arrays[split, "images"]) for split in ("train", "test")}
+    if counts != FASHION_MNIST_COUNTS:
+        swapped = counts == {"train": FASHION_MNIST_COUNTS["test"], "test": FASHION_MNIST_COUNTS["train"]}
+        raise DatasetError(
+            f"Fashion-MNIST in {data_dir} has {counts['train']} training and {counts['test']} test images, not "
+            f"60000 and 10000{' (the train and t10k files are swapped)' if swapped else ''}: {FASHION_MNIST_HINT}"
+        )
     return ArrayDataset(
         name="fashion_mnist",
         train_x=arrays["train", "images"][..., None],
