@@ -83,3 +83,12 @@ def to_float(x: Any) -> Any:
     if x.dtype == np.uint8:
         return x.astype(np.float32) / np.float32(255.0)
     return x.astype(np.float32)
+
+
+def digest_array(digest, array: np.ndarray) -> None:
+    """Feed ``array``'s dtype, shape and bytes to ``digest`` (a ``hashlib`` object); a contiguous array is
+    not copied. The one way the library hashes data (stored arrays, cached classifiers)."""
+    array = np.ascontiguousarray(array)
+    digest.update(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(memoryview(array.reshape(-1).view(np.uint8)))
+

@@ -25,6 +25,7 @@ import numpy as np
 import optax
 
 from mi_vae.data import to_float
+from mi_vae.data.core import digest_array
 
 
 class FeatureClassifier(nn.Module):
@@ -46,9 +47,7 @@ class FeatureClassifier(nn.Module):
 def _key(train_x: np.ndarray, train_y: np.ndarray, settings: dict) -> str:
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for array in (train_x, train_y):
-        array = np.ascontiguousarray(array)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(memoryview(array.reshape(-1).view(np.uint8)))
+        digest_array(digest, array)
     return digest.hexdigest()[:24]
 
 

@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from mi_vae import data as data_lib
+from mi_vae.data.core import digest_array
 from mi_vae.data.files import load_npz
 from mi_vae.errors import MiVaeError
 from mi_vae.io import write_json_atomic
@@ -50,9 +51,7 @@ def arrays_sha256(dataset: data_lib.ArrayDataset) -> str:
             continue
         # in the dtypes the stored copy reads back as (labels int32, float data float32)
         dtype = np.int32 if labels else (np.float32 if np.issubdtype(array.dtype, np.floating) else array.dtype)
-        array = np.ascontiguousarray(array, dtype=dtype)
-        digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(memoryview(array.reshape(-1).view(np.uint8)))
+        digest_array(digest, np.asarray(array, dtype=dtype))
     return digest.hexdigest()
 
 
