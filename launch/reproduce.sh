@@ -8,6 +8,7 @@
 #   VIM_EPOCHS=1 (VIMAE, default 10), INFOVAE_EPOCHS=1 (InfoVAE, default 10),
 #   TEXT_STEPS=3000 (default 8000), TEXT_NET="hidden=64,embed=32" (default: the config's 256 and 128),
 #   TEXT_M="0 5 10" (default "0 2 5 10 15").
+#   EVALS=elbo,mi,probe,generation runs only these evaluators of each run (default: all of its config.evals).
 # Each run is `python -m mi_vae.main --config=... --workdir=RUNS_DIR/<name>`; a finished run is skipped
 # (its workdir already has eval/metrics.json), an interrupted one resumes from its checkpoint.
 # Run names are <experiment>_<setting>_s<seed>; at the end `python -m mi_vae.evaluation.results RUNS_DIR`
@@ -46,7 +47,8 @@ run() {  # run NAME CONFIG [flags...]: queue one training + evaluation
 run_one() {  # run_one NAME CONFIG [flags...]
   local name=$1 config=$2; shift 2
   [ -f "$RUNS/$name/eval/metrics.json" ] && return 0
-  if "$PY" -m mi_vae.main --config="$config" --workdir="$RUNS/$name" "$@" 2>"$RUNS/$name.log"; then
+  if "$PY" -m mi_vae.main --config="$config" --workdir="$RUNS/$name" ${EVALS:+--evals="$EVALS"} "$@" \
+      2>"$RUNS/$name.log"; then
     echo "done: $name" >&2
   else
     echo "failed: $name (see $RUNS/$name.log)" >&2; return 1
