@@ -33,9 +33,13 @@ def test_named_settings_sort_by_number_then_model_order(tmp_path):
     write(runs, "vimae_vae_s0", {"recon_l2": 12.0})
     table = markdown(runs)
     rows = [line.split(" | ")[0][2:] for line in table.splitlines() if line.startswith("| ") and " n |" not in line]
-    assert rows == ["vae-d2", "betavae-d2", "infomax-d2", "vae-d10", "vae", "vimaeL", "vae", "vimaeL"]
+    assert rows == ["vae-d2", "betavae-d2", "infomax-d2", "vae-d10", "vae", "vimaeL"]
     assert "| vimaeL | 1 | 10.000 | n/a |" in table
-    assert "| vimaeL | 1 | n/a | n/a | n/a | n/a |" in table  # robustness: no probe accuracies to subtract
+    # robustness and generation: no run has any of their metrics, so those tables are left out
+    assert "probe_drop" not in table and "fd_classifier" not in table
+    write(runs, "vimae_vimaeN_s0", {"recon_l2": 9.0, "fd_classifier": 3.5})
+    table = markdown(runs)
+    assert "| vimaeN | 1 | 3.500 | n/a | n/a |" in table and "| vae | 1 | n/a | n/a | n/a |" not in table
 
 
 def test_robustness_table_averages_the_per_seed_accuracy_lost(tmp_path):
