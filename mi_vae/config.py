@@ -121,11 +121,12 @@ def select_evals(config: ml_collections.ConfigDict, names) -> ml_collections.Con
 EVAL_SECTIONS = ("eval", "evals")
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
+def flatten(d: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: a nested config (as a dict) keyed by dotted paths."""
     out = {}
     for key, value in d.items():
         if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
+            out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out
@@ -145,8 +146,8 @@ def eval_config(recorded: ml_collections.ConfigDict,
     if requested is None:
         return config, []
     wanted = requested.to_dict()
-    have = _flat({k: v for k, v in config.to_dict().items() if k not in EVAL_SECTIONS})
-    ignored = sorted(k for k, v in _flat({k: v for k, v in wanted.items() if k not in EVAL_SECTIONS}).items()
+    have = flatten({k: v for k, v in config.to_dict().items() if k not in EVAL_SECTIONS})
+    ignored = sorted(k for k, v in flatten({k: v for k, v in wanted.items() if k not in EVAL_SECTIONS}).items()
                      if k in have and have[k] != v)
     for section in EVAL_SECTIONS:
         if section in wanted:
@@ -200,7 +201,7 @@ def check_run_config(config: ml_collections.ConfigDict) -> None:
 def check_resume(recorded: ml_collections.ConfigDict, config: ml_collections.ConfigDict) -> list[tuple]:
     """(key, old, new) for every key ``config`` changes against the run's ``recorded`` config; a
     ``ConfigError`` naming the keys of ``RESUME_FIXED`` it changes (those cannot be resumed)."""
-    old, new = (_flat(json.loads(json.dumps(c.to_dict()))) for c in (recorded, config))  # tuples as JSON lists
+    old, new = (flatten(json.loads(json.dumps(c.to_dict()))) for c in (recorded, config))  # tuples as JSON lists
     changes = [(k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     fixed = [k for k, _, _ in changes if k.split(".")[0] in RESUME_FIXED]
     if fixed:

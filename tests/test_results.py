@@ -75,3 +75,35 @@ def test_results_md_rows_are_those_the_committed_runs_generate():
                 if line.startswith("| ") and not line.startswith("|---")]
         assert len(rows) > 5, snapshot
         assert [row for row in rows if row not in lines] == [], snapshot
+
+
+def write_run(runs, name, config, metrics):
+    write(runs, name, metrics)
+    with open(os.path.join(runs, name, "config.json"), "w") as f:
+        json.dump(config, f)
+
+
+def test_compare_groups_any_runs_by_the_config_keys_that_differ(tmp_path, capsys):
+    from mi_vae.evaluation.results import main
+
+    runs = str(tmp_path)
+    base = {"method": {"name": "vae", "beta": 1.0}, "learning_rate": 1e-3, "data": {"sha256": "x"}}
+    for seed, elbo in ((0, -100.0), (1, -102.0)):
+        write_run(runs, f"mine_a_{seed}", {**base, "seed": seed, "data": {"sha256": str(seed)}}, {"elbo": elbo})
+    write_run(runs, "other", {**base, "method": {"name": "vae", "beta": 4.0}, "seed": 0}, {"elbo": -120.0, "kl": 3.0})
+    assert main([runs]) == 0
+    out = capsys.readouterr().out
+    assert "| method.beta | n | runs | `elbo` | `kl` |" in out  # seed and the data description do not split groups
+    assert "| 1.0 | 2 | mine_a_0 mine_a_1 | -101.000 +- 1.414 | n/a |" in out
+    assert "| 4.0 | 1 | other | -120.000 | 3.000 |" in out
+    assert main([runs, "--compare", "--metrics", "kl"]) == 0
+    assert "| 4.0 | 1 | other | 3.000 |" in capsys.readouterr().out
+
+
+def test_results_cli_says_why_it_prints_nothing(tmp_path, capsys):
+    from mi_vae.evaluation.results import main
+
+    assert main([str(tmp_path)]) == 1
+    assert "no finished runs" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing")]) == 2
+    assert "is not a directory" in capsys.readouterr().err

@@ -1,6 +1,12 @@
 """Tables for RESULTS.md from a directory of finished runs (each with eval/metrics.json).
 
     python -m mi_vae.evaluation.results RUNS_DIR [--figures DIR]
+    python -m mi_vae.evaluation.results RUNS_DIR --compare [--metrics a,b,...]
+
+``--compare`` makes one table of any set of runs (named or not): runs are grouped by the values of the
+config keys that differ between them (the seed excluded), one row per group, mean +- sample standard
+deviation over the group's runs for each metric. Without it, runs that no named table below covers are
+shown in such a table after the named ones.
 
 ``--figures DIR`` also draws the figures made across runs from their training logs (metrics.jsonl),
 e.g. ``pixelcnn_mi_over_training.png`` (InfoVAE figure 1); a run needs only its log for these.
@@ -160,18 +166,108 @@ def markdown(runs_dir: str) -> str:
             lines.append(f"| {_label(setting, order)} | {len(runs)} | {values} |")
         if len(lines) > 4:
             parts.append("\n".join(lines))
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(parts) + "\n" if parts else ""
+
+
+#: config keys never used to tell runs apart in ``compare`` (the seed is what the spread is over)
+COMPARE_IGNORED = ("seed", "data.")
+
+
+def finished_runs(runs_dir: str) -> dict[str, tuple[dict, dict]]:
+    """{run name: (flattened config.json, eval/metrics.json)} for every finished run directly under ``runs_dir``."""
+    from mi_vae.config import flatten
+
+    out = {}
+    for name in sorted(os.listdir(runs_dir)):
+        paths = [os.path.join(runs_dir, name, f) for f in ("config.json", os.path.join("eval", "metrics.json"))]
+        if not all(os.path.isfile(p) for p in paths):
+            continue
+        loaded = []
+        for path in paths:
+            try:
+                with open(path) as f:
+                    loaded.append(json.load(f))
+            except (OSError, ValueError) as e:
+                print(f"skipping run {name}: {path} unreadable ({e})", file=sys.stderr)
+                break
+        else:
+            out[name] = (flatten(loaded[0]), loaded[1])
+    return out
+
+
+def compare(runs: dict[str, tuple[dict, dict]], metrics: list[str] | None = None) -> str:
+    """One markdown table of ``runs`` (``finished_runs``): a row per group of runs whose configs agree on every
+    key but the seed, labelled by the keys that differ between groups; mean +- sd over the group per metric.
+
+    ``metrics``: the columns (default: every numeric metric some run reports, in sorted order).
+    """
+    if not runs:
+        return ""
+    configs = [config for config, _ in runs.values()]
+    keys = sorted({k for c in configs for k in c})
+    differing = [k for k in keys if not k.startswith(COMPARE_IGNORED)
+                 and len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
+    if metrics is None:
+        metrics = sorted({k for _, m in runs.values() for k, v in m.items()
+                          if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for name, (config, _) in runs.items():
+        groups[tuple(json.dumps(config.get(k)) for k in differing)].append(name)
+    label = ", ".join(differing) if differing else "config"
+    lines = [f"| {label} | n | runs | " + " | ".join(f"`{m}`" for m in metrics) + " |",
+             "|---|---:|---|" + "---:|" * len(metrics)]
+    for group, names in sorted(groups.items()):
+        setting = ", ".join(group) if differing else "(all equal)"
+        values = " | ".join(cell([value(runs[n][1], m) for n in names]) for m in metrics)
+        lines.append(f"| {setting} | {len(names)} | {' '.join(names)} | {values} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    usage = "usage: python -m mi_vae.evaluation.results RUNS_DIR [--figures DIR] [--compare [--metrics a,b]]"
+    args, out_dir, only_compare, metrics = [], None, False, None
+    it = iter(argv)
+    for arg in it:
+        if arg in ("--figures", "--metrics"):
+            follow = next(it, None)
+            if follow is None:
+                print(usage, file=sys.stderr)
+                return 2
+            if arg == "--figures":
+                out_dir = follow
+            else:
+                metrics = [m for m in follow.split(",") if m]
+        elif arg == "--compare":
+            only_compare = True
+        else:
+            args.append(arg)
+    if len(args) != 1:
+        print(usage, file=sys.stderr)
+        return 2
+    if not os.path.isdir(args[0]):
+        print(f"error: {args[0]} is not a directory (of runs)", file=sys.stderr)
+        return 2
+    runs_dir = args[0]
+    runs = finished_runs(runs_dir)
+    if only_compare:
+        text = compare(runs, metrics)
+    else:
+        text = markdown(runs_dir)
+        named = {prefix.split(":")[0] for prefix in TABLES}
+        others = {n: r for n, r in runs.items()
+                  if not any(n.startswith(p + "_") and re.fullmatch(r".+_s\d+", n) for p in named)}
+        if others:
+            text += ("\n" if text.strip() else "") + "### Other runs\n\n" + compare(others, metrics)
+    if not text.strip():
+        print(f"no finished runs (a run directory with config.json and eval/metrics.json) under {runs_dir}",
+              file=sys.stderr)
+        return 1
+    print(text, end="")
+    if out_dir:
+        for path in curve_figures(runs_dir, out_dir):
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    out_dir = None
-    if len(args) == 3 and args[1] == "--figures":
-        out_dir, args = args[2], args[:1]
-    if len(args) != 1 or not os.path.isdir(args[0]):
-        print("usage: python -m mi_vae.evaluation.results RUNS_DIR [--figures DIR]", file=sys.stderr)
-        sys.exit(2)
-    print(markdown(args[0]), end="")
-    if out_dir:
-        for path in curve_figures(args[0], out_dir):
-            print(f"wrote {path}", file=sys.stderr)
+    sys.exit(main(sys.argv[1:]))
