@@ -173,7 +173,8 @@ def check_run_config(config: ml_collections.ConfigDict) -> None:
 
     Counts: batch_size, log_every_steps, checkpoint_every_steps, keep_checkpoints (0 would delete every
     checkpoint), max_consecutive_nonfinite, model.latent_dim, eval.batch_size >= 1; num_train_steps,
-    num_epochs, max_*_examples, steps_per_call, eval.num_examples, eval.train_examples >= 0; seed in
+    num_epochs, max_*_examples, steps_per_call, eval_every_steps, valid_examples, eval.num_examples,
+    eval.train_examples >= 0; seed in
     [0, 2^32); every player's learning rate finite and > 0 (a negative one ascends the loss).
     """
     def need(key: str, ok, what: str) -> None:
@@ -189,7 +190,7 @@ def check_run_config(config: ml_collections.ConfigDict) -> None:
         if key.split(".")[0] in config:
             need(key, lambda v: integer(v) and v >= 1, "an integer >= 1")
     for key in ("num_train_steps", "num_epochs", "max_train_examples", "max_test_examples", "steps_per_call",
-                "eval.num_examples", "eval.train_examples"):
+                "eval_every_steps", "valid_examples", "eval.num_examples", "eval.train_examples"):
         if key.split(".")[0] in config:
             need(key, lambda v: integer(v) and v >= 0, "an integer >= 0")
     need("seed", lambda v: integer(v) and 0 <= v < 2**32, "an integer in [0, 2^32)")
@@ -267,6 +268,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.log_every_steps = 100
     c.checkpoint_every_steps = 1000
     c.keep_checkpoints = 3
+    # Validation curve: the method's loss terms on the first valid_examples test examples (whole batches)
+    # every eval_every_steps and at the end, split "valid" in metrics.jsonl and TensorBoard (0: off)
+    c.eval_every_steps = 500
+    c.valid_examples = 1000
     c.run_eval = True  # evaluate the final model after training
     c.eval = ml_collections.ConfigDict(EVAL_DEFAULTS)  # the evaluation data
     c.evals = evals_section()  # the evaluators and their settings
@@ -286,6 +291,7 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.checkpoint_every_steps = 100
     for name, settings in {"iwae": {"k": 8}, "mi": {"critic_steps": 500}, "achieved_mi": {"steps": 50},
                            "generation": {"samples": 256, "classifier_epochs": 1, "kid_subset_size": 100},
+                           "fid": {"samples": 64},
                            "probe": {"labels": 200}, "prior_match": {"examples": 256}}.items():
         if name in c.evals:
             c.evals[name].update(settings)

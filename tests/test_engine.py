@@ -163,3 +163,31 @@ def test_masked_tail_and_unrolled_scan_train_the_same_parameters(tmp_path):
                               ("flat_optimizer", {"flatten_optimizer": True})):
         for got, want in zip(final_params(name, **overrides), reference, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_validation_curve_is_logged_and_leaves_training_unchanged(tmp_path):
+    """Every eval_every_steps and at the end: the method's terms on held-out batches (split "valid", the training
+    rows' names), in metrics.jsonl, TensorBoard and training_curves.png; training is bitwise the same without it."""
+    from mi_vae.evaluation.figures import training_curves
+    from mi_vae.train import loop
+
+    def run(name, **overrides):
+        config = smoke_config("infomax_vae", num_train_steps=70, log_every_steps=20, checkpoint_every_steps=100,
+                              **overrides)
+        _, state, _, _ = loop.train(config, str(tmp_path / name))
+        return jax.tree.leaves(jax.device_get(state["params"])), os.path.join(tmp_path, name, "metrics.jsonl")
+
+    with_valid, path = run("valid", eval_every_steps=30, valid_examples=100)  # 3 batches of 32
+    without, plain_path = run("plain", eval_every_steps=0)
+    for a, b in zip(with_valid, without, strict=True):
+        np.testing.assert_array_equal(a, b)
+    valid = read_metrics(path, "valid")
+    assert [r["step"] for r in valid] == [30, 60, 70]
+    train_keys = set(read_metrics(path, "train")[-1]) - {"examples_per_sec", "nonfinite", "skipped"}
+    assert train_keys - {"step", "split"} <= set(valid[-1]) and np.isfinite(valid[-1]["elbo"])
+    assert valid[-1]["elbo"] > valid[0]["elbo"]  # it learns
+    assert read_metrics(plain_path, "valid") == []
+    events = "".join(os.listdir(os.path.join(tmp_path, "valid", "tensorboard")))
+    assert events.startswith("events.out.tfevents")
+    figure = training_curves(read_metrics(path), str(tmp_path / "curves.png"), valid_rows=valid)
+    assert os.path.getsize(figure) > 5000

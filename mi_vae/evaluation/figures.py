@@ -181,11 +181,12 @@ def _curve_order(key: str) -> tuple[int, str]:
     return 2, key
 
 
-def training_curves(rows: list[dict], path: str, columns: int = 4) -> str:
+def training_curves(rows: list[dict], path: str, columns: int = 4, valid_rows: Sequence[dict] = ()) -> str:
     """One small panel per logged quantity against the step: loss terms first, then MI estimates.
 
     Thesis figures 4.8-4.9 (MI lower bound and KL during training). ``rows`` are
-    ``read_metrics(WORKDIR/metrics.jsonl, "train")``.
+    ``read_metrics(WORKDIR/metrics.jsonl, "train")``; ``valid_rows`` (the "valid" split: the same terms on
+    held-out examples during training) are drawn over them as dashed orange lines with markers.
     """
     keys = sorted({k for r in rows for k, v in r.items()
                    if k not in _NOT_CURVES and isinstance(v, (int, float))}, key=_curve_order)
@@ -198,7 +199,13 @@ def training_curves(rows: list[dict], path: str, columns: int = 4) -> str:
         points = [(r["step"], r[key]) for r in rows if key in r and np.isfinite(r[key])]
         if points:
             steps, values = zip(*points)
-            ax.plot(steps, values, linewidth=1.2, color="tab:purple" if _curve_order(key)[0] == 1 else "tab:blue")
+            ax.plot(steps, values, linewidth=1.2, color="tab:purple" if _curve_order(key)[0] == 1 else "tab:blue",
+                    label="train")
+        held_out = [(r["step"], r[key]) for r in valid_rows if key in r and np.isfinite(r[key])]
+        if held_out:
+            ax.plot(*zip(*held_out), linewidth=1.0, linestyle="--", marker=".", color="tab:orange", label="valid")
+            if i == 0:
+                ax.legend(fontsize=6)
         ax.set_title(key, fontsize=8)
         ax.tick_params(labelsize=6)
         ax.grid(alpha=0.3)

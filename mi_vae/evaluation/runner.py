@@ -98,9 +98,10 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
     Args:
       config: the run's ConfigDict (None: read WORKDIR/config.json).
       workdir: the run's work directory.
-      method, state: the trained method and its train state; when either is None both are built
-        from ``config`` and the newest checkpoint of WORKDIR/checkpoints is restored (NoUsableCheckpointError
-        "no checkpoint in ...: train first" if there is none).
+      method: the trained method; when it or ``state`` is None both are built from ``config`` and the
+        newest checkpoint of WORKDIR/checkpoints is restored (NoUsableCheckpointError "no checkpoint in ...:
+        train first" if there is none).
+      state: its train state (see ``method``).
       dataset: the run's ``ArrayDataset`` (None: the one config.dataset names, or the arrays stored with the run).
 
     Returns:
@@ -161,9 +162,10 @@ def _evaluate(config, workdir: str, method, dataset, settings: dict, out_dir: st
               local_state: dict) -> dict:
     """The evaluators over ``local_state``, their outputs written to ``out_dir``, then swapped in as eval/."""
     metrics_path = os.path.join(workdir, "metrics.jsonl")
-    train_rows = read_metrics(metrics_path, "train") if os.path.exists(metrics_path) else []
+    train_rows, valid_rows = ((read_metrics(metrics_path, split) if os.path.exists(metrics_path) else [])
+                              for split in ("train", "valid"))
     data = common.EvalData(method, dataset, binarize=bool(config.binarize), out_dir=out_dir, train_rows=train_rows,
-                           **settings)
+                           valid_rows=valid_rows, **settings)
     evaluators = common.from_config(config, method, data)
 
     metrics: dict = {}

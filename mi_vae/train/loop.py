@@ -26,12 +26,14 @@ from mi_vae.methods import DataSpec, get_method
 from mi_vae.train import run_record
 from mi_vae.train.checkpoint import Checkpointer, check_writable
 from mi_vae.train.state import init_state, make_optimizers
-from mi_vae.train.step import batch_sharded, make_mesh, make_train_chunk, replicated
+from mi_vae.train.step import batch_sharded, make_mesh, make_train_chunk, make_validation, replicated
 
 log = logging.getLogger(__name__)
 
 #: datasets up to this size (bytes) are kept on the device and batches are gathered there
 DEVICE_DATA_BYTES = 2 << 30
+#: folded into the run's seed for the validation key (fixed for the whole run)
+VALIDATION_KEY = 0x7A11D
 
 
 class NonFiniteError(MiVaeError, RuntimeError):
@@ -204,18 +206,29 @@ def _train(config, workdir: str, dataset):
         return jax.make_array_from_process_local_data(xs_sharding, xs, (chunk, batch, *xs.shape[2:]))
 
     next_xs = call_inputs(step) if step < total_steps else None
+    valid_xs = validation_inputs(config, dataset, mesh) if step < total_steps else None
     log_startup(config, mesh, method, state, dataset, step, total_steps)
     if next_xs is not None:  # compile before the clock starts: the rate and ETA exclude compilation
         compile_start = time.time()
         train_chunk = train_chunk.lower(state, device_data, next_xs,
                                         jax.device_put(np.ones(chunk, bool), replicated(mesh))).compile()
         log.info("compiled the train step (%d steps per call) in %.1fs", chunk, time.time() - compile_start)
+    if valid_xs is not None:
+        compile_start = time.time()
+        valid_rng = jax.device_put(jax.random.fold_in(jax.random.PRNGKey(config.seed), VALIDATION_KEY),
+                                   replicated(mesh))
+        validate = make_validation(method, mesh, state_shardings, bool(config.binarize))
+        validate = validate.lower(state, valid_xs, valid_rng).compile()
+        log.info("compiled the validation pass (%d held-out examples every %d steps) in %.1fs",
+                 valid_xs.shape[0] * valid_xs.shape[1], config.eval_every_steps, time.time() - compile_start)
     start_time, start_step = time.time(), step
     last_log_time, last_log_step = start_time, step
     with Preemption() as preemption:
         while step < total_steps and not preemption.requested:
             boundaries = [total_steps, _next_multiple(step, config.log_every_steps),
                           _next_multiple(step, config.checkpoint_every_steps)]
+            if valid_xs is not None:
+                boundaries.append(_next_multiple(step, config.eval_every_steps))
             n = min(chunk, *(b - step for b in boundaries))
             active = np.arange(chunk) < n
             state, metrics = train_chunk(state, device_data, next_xs, jax.device_put(active, replicated(mesh)))
@@ -233,6 +246,12 @@ def _train(config, workdir: str, dataset):
                 eta = (total_steps - step) * batch / max(rate, 1e-9)
                 log.info("step %d/%d loss %.4f %s | %.0f ex/s | ETA %.0fs", logged_step, total_steps,
                          metrics["loss"], " ".join(f"{k} {v:.4g}" for k, v in metrics.items() if "/" in k), rate, eta)
+            if valid_xs is not None and not stopping and (step % config.eval_every_steps == 0
+                                                          or step == total_steps):
+                held_out = {k: float(v) for k, v in jax.device_get(validate(state, valid_xs, valid_rng)).items()}
+                writer.write({"step": step, "split": "valid", **held_out})
+                log.info("valid step %d: loss %.4f %s", step, held_out["loss"],
+                         " ".join(f"{k} {held_out[k]:.4g}" for k in VALID_LOGGED if k in held_out))
             if stopping:
                 checkpointer.close()  # the state stopped at the last of those steps and is not saved
                 writer.close()
@@ -268,6 +287,24 @@ def log_startup(config, mesh, method, state, dataset, step: int, total_steps: in
         leaves = jax.tree.leaves(state["params"][player])
         log.info("player %s: %s parameters in %d arrays", player, f"{sum(leaf.size for leaf in leaves):,}", len(leaves))
     log.info("method %s, batch %d, steps %d -> %d", config.method.name, config.batch_size, step, total_steps)
+
+
+#: the validation terms shown in its log line (all of them go to metrics.jsonl)
+VALID_LOGGED = ("elbo", "recon_nll", "kl")
+
+
+def validation_inputs(config, dataset, mesh) -> jax.Array | None:
+    """The fixed held-out batches of the validation curve, ``[N, batch_size, ...]`` sharded like the training
+    batches: the first ``config.valid_examples`` test examples, whole batches only. None when validation is
+    off (``eval_every_steps`` or ``valid_examples`` 0) or the test split holds less than one batch."""
+    batch = int(config.batch_size)
+    n = min(int(config.get("valid_examples", 0)), dataset.num_test) // batch * batch
+    if not config.get("eval_every_steps", 0) or n == 0:
+        return None
+    xs = np.asarray(dataset.test_x[:n]).reshape(n // batch, batch, *dataset.test_x.shape[1:])
+    sharding = batch_sharded(mesh, batch_axis=1)
+    return jax.make_array_from_process_local_data(sharding, xs[:, process_local_rows(sharding, xs.shape[:2])],
+                                                  xs.shape)
 
 
 def process_local_rows(sharding, shape: tuple[int, int]) -> slice:

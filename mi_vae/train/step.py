@@ -65,8 +65,7 @@ def make_step(method: Method, optimizers: dict[str, optax.GradientTransformation
               dynamic_binarization: bool) -> Callable:
     """``step(state, x) -> (state, metrics)`` for one global batch x (float or uint8)."""
     x_sharding = batch_sharded(mesh)
-    # The model's player gives the headline ``loss`` and unprefixed terms; others log as "<player>/...".
-    main_player = "vae" if "vae" in method.players else method.players[0]
+    main_player = _main_player(method)
 
     def step(state, x):
         rng = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
@@ -85,9 +84,7 @@ def make_step(method: Method, optimizers: dict[str, optax.GradientTransformation
             ok = ok & jnp.isfinite(loss) & _all_finite(grads)
             updates, opt_state[player] = optimizers[player].update(grads, opt_state[player], params[player])
             params[player] = optax.apply_updates(params[player], updates)
-            prefix = "" if player == main_player else f"{player}/"
-            metrics.update({f"{prefix}{k}": v for k, v in player_metrics.items()})
-            metrics[f"{player}/loss"] = loss
+            metrics.update(_named(player, main_player, loss, player_metrics))
 
         if method.update == "simultaneous":
             # One forward and one backward: the sum's gradient w.r.t. each player's parameters is the gradient
@@ -126,6 +123,49 @@ def make_step(method: Method, optimizers: dict[str, optax.GradientTransformation
         return new_state, jax.tree.map(lambda m: m.astype(jnp.float32), metrics)
 
     return step
+
+
+def _main_player(method: Method) -> str:
+    """The player whose loss is the headline ``loss`` and whose terms are logged unprefixed."""
+    return "vae" if "vae" in method.players else method.players[0]
+
+
+def _named(player: str, main_player: str, loss, player_metrics: dict) -> dict:
+    """A player's logged scalars: its terms (``<player>/`` before them unless it is the main player) and
+    ``<player>/loss``."""
+    prefix = "" if player == main_player else f"{player}/"
+    return {**{f"{prefix}{k}": v for k, v in player_metrics.items()}, f"{player}/loss": loss}
+
+
+def make_validation(method: Method, mesh: Mesh, state_shardings, dynamic_binarization: bool = False) -> Callable:
+    """The jitted ``validate(state, xs, rng) -> metrics``: every player's loss and terms (the names the
+    training rows use; e.g. ``elbo``, ``kl``, ``recon_nll`` for the ELBO's terms) on held-out batches
+    ``xs [N, B, ...]``, averaged over the N batches, without updating anything.
+
+    ``rng`` is fixed by the caller (one key for the whole run), so successive validations differ only
+    by the parameters. Dynamically binarized data is binarized with that key too.
+    """
+    main_player = _main_player(method)
+    x_sharding = batch_sharded(mesh)
+
+    def validate(state, xs, rng):
+        rng_method, rng_data = jax.random.split(rng)
+
+        def one(x):
+            x = jax.lax.with_sharding_constraint(to_float(x), x_sharding)
+            if dynamic_binarization:
+                x = binarize(rng_data, x)
+            out, _ = method.losses(state["params"], state["batch_stats"], {"x": x}, rng_method, state["step"])
+            metrics = {}
+            for player in method.players:
+                metrics.update(_named(player, main_player, *out[player]))
+            metrics["loss"] = metrics[f"{main_player}/loss"]
+            return jax.tree.map(lambda m: m.astype(jnp.float32), metrics)
+
+        return jax.tree.map(lambda m: jnp.mean(m, axis=0), jax.lax.map(one, xs))
+
+    return jax.jit(validate, in_shardings=(state_shardings, batch_sharded(mesh, batch_axis=1), replicated(mesh)),
+                   out_shardings=replicated(mesh))
 
 
 def make_train_chunk(method: Method, optimizers, mesh: Mesh, state_shardings, *, data_on_device: bool,

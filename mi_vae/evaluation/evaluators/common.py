@@ -43,7 +43,7 @@ PRNG_IMPL = "rbg"
 #: The evaluators, in the order they run (figures last: they read nothing the others compute, but
 #: a failed figure should not delay a metric). Name -> module under mi_vae.evaluation.evaluators.
 EVALUATORS: tuple[str, ...] = ("elbo", "iwae", "active_units", "mi", "prior_match", "probe", "clusters",
-                               "achieved_mi", "text", "generation", "figures")
+                               "achieved_mi", "text", "generation", "fid", "figures")
 
 class Skip(Exception):
     """An evaluator does not apply to this run; the message says why."""
@@ -170,11 +170,11 @@ class EvalData:
 
     def __init__(self, method, dataset, *, seed: int = 0, num_examples: int = 0, batch_size: int = 500,
                  train_examples: int = 60_000, binarize: bool = False, out_dir: str | None = None,
-                 train_rows: tuple[dict, ...] = ()):
+                 train_rows: tuple[dict, ...] = (), valid_rows: tuple[dict, ...] = ()):
         self.method, self.vae, self.dataset = method, method.model, dataset
         self.seed, self.batch_size, self.train_examples = int(seed), int(batch_size), int(train_examples)
         self.binarize = bool(binarize)
-        self.out_dir, self.train_rows = out_dir, tuple(train_rows)
+        self.out_dir, self.train_rows, self.valid_rows = out_dir, tuple(train_rows), tuple(valid_rows)
         self.key = jax.random.key(self.seed, impl=PRNG_IMPL)
         self.n = int(min(num_examples or dataset.num_test, dataset.num_test))
         self.x = self.prepare(dataset.test_x[: self.n], 0)  # [N, ...] float32

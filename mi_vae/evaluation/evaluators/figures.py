@@ -56,8 +56,8 @@ class Evaluator:
             ("categorical_traversals", image and self.categorical, self.categorical_traversals),
             ("latent_scatter", True, self.scatter),
             ("latent_activity", True, self.activity),
-            ("training_curves", bool(data.train_rows), lambda state, path: F.training_curves(list(data.train_rows),
-                                                                                               path)),
+            ("training_curves", bool(data.train_rows),
+             lambda state, path: F.training_curves(list(data.train_rows), path, valid_rows=data.valid_rows)),
             ("categorical_histogram", self.categorical, self.categorical_histogram),
             ("conditionals", toy, self.conditionals),
         ]
