@@ -272,6 +272,7 @@ def base_config() -> ml_collections.ConfigDict:
     # every eval_every_steps and at the end, split "valid" in metrics.jsonl and TensorBoard (0: off)
     c.eval_every_steps = 500
     c.valid_examples = 1000
+    c.wandb_project = ""  # also log to this Weights & Biases project (needs `pip install wandb`; "": off)
     c.run_eval = True  # evaluate the final model after training
     c.eval = ml_collections.ConfigDict(EVAL_DEFAULTS)  # the evaluation data
     c.evals = evals_section()  # the evaluators and their settings

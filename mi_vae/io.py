@@ -5,6 +5,7 @@ Shared by the trainer, evaluation and benchmarks (none of them reaches into anot
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -13,6 +14,8 @@ import subprocess
 import tempfile
 
 import jax
+
+from mi_vae.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +64,22 @@ class MetricWriter:
     as TensorBoard event files under WORKDIR/tensorboard (tag ``<split>/<name>``; written by tensorboardX,
     no TensorFlow), so ``tensorboard --logdir WORKDIR`` shows a run while it trains.
 
+    With ``wandb_project`` (``config.wandb_project``) the scalars also go to Weights & Biases, when the user
+    has ``wandb`` installed (it is not a dependency): one wandb run per workdir (its id a hash of the
+    workdir's path, resumed by a resumed run), ``run_config`` as its config.
+
     After a resume, steps logged past the restored checkpoint appear again; readers keep the last
     row of each (step, split): see ``read_metrics``.
     """
 
-    def __init__(self, path: str, tensorboard: bool = True):
+    def __init__(self, path: str, tensorboard: bool = True, wandb_project: str = "", run_config: dict | None = None):
         self.path = path
         self.enabled = jax.process_index() == 0
         self.tensorboard_dir = os.path.join(os.path.dirname(os.path.abspath(path)), "tensorboard")
         self._events = None
+        self._wandb = None
+        if wandb_project and self.enabled:
+            self._wandb = start_wandb(wandb_project, os.path.dirname(os.path.abspath(path)), run_config)
         if tensorboard and self.enabled:
             from tensorboardX import SummaryWriter  # here, not at import: the CLI's flag errors stay fast
 
@@ -85,21 +95,42 @@ class MetricWriter:
                 if f.read(1) != b"\n":
                     f.write(b"\n")
             f.write((json.dumps(row) + "\n").encode())
+        scalars = {f"{row.get('split', 'train')}/{key}": value for key, value in row.items()
+                   if key not in ("step", "split") and isinstance(value, (int, float))
+                   and not isinstance(value, bool) and math.isfinite(value)}
         if self._events is not None:
-            self._write_events(row)
-
-    def _write_events(self, row: dict) -> None:
-        split, step = row.get("split", "train"), int(row["step"])
-        for key, value in row.items():
-            if key not in ("step", "split") and isinstance(value, (int, float)) and not isinstance(value, bool) \
-                    and math.isfinite(value):
-                self._events.add_scalar(f"{split}/{key}", value, step)
-        self._events.flush()
+            for tag, value in scalars.items():
+                self._events.add_scalar(tag, value, int(row["step"]))
+            self._events.flush()
+        if self._wandb is not None:
+            self._wandb.log(scalars, step=int(row["step"]))
 
     def close(self) -> None:
         if self._events is not None:
             self._events.close()
             self._events = None
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None
+
+
+def import_wandb(project: str):
+    """The ``wandb`` module for ``config.wandb_project`` = ``project``; ``ConfigError`` in one line when it is
+    not installed (checked before training or evaluation starts)."""
+    try:
+        import wandb
+    except ImportError:
+        raise ConfigError(f"config.wandb_project is {project!r} but wandb is not installed: `pip install wandb`, "
+                          "or leave config.wandb_project empty") from None
+    return wandb
+
+
+def start_wandb(project: str, workdir: str, run_config: dict | None):
+    """``wandb.init`` for the run in ``workdir`` (id: a hash of its absolute path, so a resume continues it)."""
+    wandb = import_wandb(project)
+    run_id = "mi-vae-" + hashlib.sha256(os.path.abspath(workdir).encode()).hexdigest()[:16]
+    return wandb.init(project=project, dir=workdir, id=run_id, resume="allow", name=os.path.basename(workdir),
+                      config=run_config)
 
 
 def read_metrics(path: str, split: str = "train") -> list[dict]:

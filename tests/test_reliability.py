@@ -505,3 +505,38 @@ def test_sigterm_during_evaluation_is_one_line_and_leaves_eval_alone(tmp_path):
     assert stderr.strip().splitlines()[-1].startswith("error: SIGTERM during evaluation") and "Traceback" not in stderr
     assert not [d for d in os.listdir(workdir) if d.startswith(".eval-tmp-")] and not os.path.exists(
         os.path.join(workdir, "eval"))
+
+
+def test_wandb_is_a_writer_when_installed_and_one_line_when_not(tmp_path, monkeypatch):
+    """``config.wandb_project``: the scalars go to wandb.log by split/name and step (a stand-in module records
+    them); without wandb installed the run is refused in one line before anything is written."""
+    import types
+
+    from mi_vae.errors import ConfigError
+    from mi_vae.train import loop
+
+    calls = []
+
+    class Run:
+        def log(self, scalars, step):
+            calls.append(("log", step, scalars))
+
+        def finish(self):
+            calls.append(("finish",))
+
+    fake = types.ModuleType("wandb")
+    fake.init = lambda **kwargs: calls.append(("init", kwargs)) or Run()
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    config = smoke_config("vae", num_train_steps=40, log_every_steps=20, wandb_project="mine")
+    loop.train(config, str(tmp_path / "run"))
+    init = calls[0][1]
+    assert calls[0][0] == "init" and init["project"] == "mine" and init["resume"] == "allow"
+    assert init["config"]["num_train_steps"] == 40 and init["dir"] == str(tmp_path / "run")
+    logged = {(c[1], k) for c in calls if c[0] == "log" for k in c[2]}
+    assert {(20, "train/loss"), (40, "train/elbo"), (40, "valid/elbo")} <= logged
+    assert calls[-1] == ("finish",)
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # `import wandb` raises ImportError
+    with pytest.raises(ConfigError, match="wandb is not installed"):
+        loop.train(config, str(tmp_path / "without"))
+    assert not os.path.exists(tmp_path / "without")

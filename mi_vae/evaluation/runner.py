@@ -32,7 +32,7 @@ import numpy as np
 from mi_vae.config import eval_config
 from mi_vae.evaluation.evaluators import common
 from mi_vae.evaluation.report import write_report
-from mi_vae.io import MetricWriter, _umask, read_metrics, training_warning, write_json_atomic
+from mi_vae.io import MetricWriter, _umask, import_wandb, read_metrics, training_warning, write_json_atomic
 from mi_vae.train import run_record
 from mi_vae.train.checkpoint import Checkpointer, NoUsableCheckpointError
 from mi_vae.train.loop import build
@@ -112,6 +112,8 @@ def evaluate(config, workdir: str, method=None, state=None, dataset=None) -> dic
     if config is None:
         config, _ = eval_config(run_record.read_config(workdir), None)
     settings = common.data_settings(config)
+    if config.get("wandb_project"):
+        import_wandb(config.wandb_project)
     if method is None or state is None:
         require_checkpoint(workdir)  # before loading any data
     if dataset is None:
@@ -204,7 +206,8 @@ def _evaluate(config, workdir: str, method, dataset, settings: dict, out_dir: st
     metrics = {k: _json_value(v) for k, v in metrics.items()}
     if jax.process_index() == 0:
         write_json_atomic(os.path.join(out_dir, "metrics.json"), metrics)
-        eval_writer = MetricWriter(metrics_path)
+        eval_writer = MetricWriter(metrics_path, wandb_project=config.get("wandb_project", ""),
+                                   run_config=config.to_dict())
         eval_writer.write({"step": step, "split": "eval", **{k: v for k, v in metrics.items() if v is not None}})
         eval_writer.close()
         write_report(os.path.join(out_dir, "report.md"), metrics=metrics, skipped=skipped, figures=figures,

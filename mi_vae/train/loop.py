@@ -21,7 +21,7 @@ import numpy as np
 from mi_vae import data as data_lib
 from mi_vae.config import check_resume, check_run_config
 from mi_vae.errors import ConfigError, MiVaeError
-from mi_vae.io import MetricWriter, read_metrics, training_warning
+from mi_vae.io import MetricWriter, import_wandb, read_metrics, training_warning
 from mi_vae.methods import DataSpec, get_method
 from mi_vae.train import run_record
 from mi_vae.train.checkpoint import Checkpointer, check_writable
@@ -146,6 +146,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, dataset: data_lib.Arr
     a key of ``mi_vae.config.RESUME_FIXED`` is refused, other changed keys go to config_history.jsonl.
     """
     check_run_config(config)
+    if config.get("wandb_project"):
+        import_wandb(config.wandb_project)  # installed? (before anything is written)
     lock = run_record.single_writer(workdir) if jax.process_index() == 0 else contextlib.nullcontext()
     with lock:
         return _train(config, workdir, dataset)
@@ -195,7 +197,8 @@ def _train(config, workdir: str, dataset):
                    else jax.device_put(np.zeros((), np.float32), replicated(mesh)))
     xs_sharding = batch_sharded(mesh, batch_axis=1)
     local_rows = process_local_rows(xs_sharding, (chunk, config.batch_size))
-    writer = MetricWriter(os.path.join(workdir, "metrics.jsonl"))
+    writer = MetricWriter(os.path.join(workdir, "metrics.jsonl"), wandb_project=config.get("wandb_project", ""),
+                          run_config=config.to_dict())
     batch = config.batch_size
 
     def call_inputs(first_step: int) -> jax.Array:
@@ -283,9 +286,12 @@ def log_startup(config, mesh, method, state, dataset, step: int, total_steps: in
              dict(mesh.shape), jax.process_count())
     log.info("data: %s, %d training / %d test examples of shape %s", dataset.name, dataset.num_train, dataset.num_test,
              tuple(dataset.example_shape))
+    from clu import parameter_overview
+
     for player in method.players:
         leaves = jax.tree.leaves(state["params"][player])
-        log.info("player %s: %s parameters in %d arrays", player, f"{sum(leaf.size for leaf in leaves):,}", len(leaves))
+        log.info("player %s: %s parameters in %d arrays\n%s", player, f"{sum(leaf.size for leaf in leaves):,}",
+                 len(leaves), parameter_overview.get_parameter_overview(state["params"][player], include_stats=False))
     log.info("method %s, batch %d, steps %d -> %d", config.method.name, config.batch_size, step, total_steps)
 
 
