@@ -1,6 +1,6 @@
 """Evaluators: one small module per metric family, chosen by ``config.evals`` (see ``common``).
 
-    elbo, iwae, active_units, mi, prior_match, probe, clusters, achieved_mi, text, figures
+    elbo, iwae, active_units, mi, prior_match, probe, clusters, achieved_mi, text, generation, fid, figures
 """
 
 from mi_vae.evaluation.evaluators.common import (
