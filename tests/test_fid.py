@@ -120,3 +120,14 @@ def jax_leaves(tree):
     import jax
 
     return [np.asarray(leaf) for leaf in jax.tree.leaves(tree)]
+
+
+def test_frechet_distance_equals_pytorch_fids_sqrtm_form_on_a_near_singular_pair():
+    """Tr(sqrtm(S1 S2)) (pytorch-fid's form, scipy) on rank-deficient 64-d covariances from 40 samples."""
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(40, 64)), rng.normal(size=(40, 64)) + 0.3
+    (m1, s1), (m2, s2) = gaussian_statistics(a), gaussian_statistics(b)
+    offset = np.eye(64) * 1e-6
+    covmean = scipy.linalg.sqrtm((s1 + offset) @ (s2 + offset)).real
+    want = np.sum((m1 - m2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
+    np.testing.assert_allclose(frechet_distance(m1, s1, m2, s2), want, rtol=1e-4)
