@@ -11,6 +11,7 @@ keeps its traceback. ``--debug`` (or ``MI_VAE_DEBUG=1``) re-raises the one-line 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -51,6 +52,13 @@ def check_workdir(workdir: str) -> None:
     """Create ``workdir`` if needed and check it is writable, before any work is done."""
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise UsageError(f"workdir {workdir} exists and is not a directory")
+    if os.path.islink(workdir) and not os.path.exists(workdir):
+        try:
+            os.stat(workdir)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise UsageError(f"workdir {workdir} is a symbolic link that loops (points back to itself)") from None
+        raise UsageError(f"workdir {workdir} is a symbolic link to {os.readlink(workdir)}, which does not exist")
     try:
         os.makedirs(workdir, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=workdir, prefix=".write-test-"):

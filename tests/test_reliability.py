@@ -540,3 +540,15 @@ def test_wandb_is_a_writer_when_installed_and_one_line_when_not(tmp_path, monkey
     with pytest.raises(ConfigError, match="wandb is not installed"):
         loop.train(config, str(tmp_path / "without"))
     assert not os.path.exists(tmp_path / "without")
+
+
+def test_a_workdir_that_is_a_looping_or_dangling_symlink_is_named_as_such(tmp_path):
+    from mi_vae.main import UsageError, check_workdir
+
+    os.symlink(tmp_path / "b", tmp_path / "a")
+    os.symlink(tmp_path / "a", tmp_path / "b")
+    with pytest.raises(UsageError, match="is a symbolic link that loops"):
+        check_workdir(str(tmp_path / "a"))
+    os.symlink(tmp_path / "nowhere", tmp_path / "dangling")
+    with pytest.raises(UsageError, match="symbolic link to .*nowhere, which does not exist"):
+        check_workdir(str(tmp_path / "dangling"))
