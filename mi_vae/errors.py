@@ -8,6 +8,12 @@ validated. ``mi_vae.main`` catches this family only, so a bug in the library or 
 
 from __future__ import annotations
 
+import errno
+
+#: OS errors that mean the storage refused a write (full disk, quota, file size limit, read-only): the CLI
+#: reports them in one line like a ``MiVaeError``; a figure or evaluator never swallows them as its own failure
+STORAGE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
 
 class MiVaeError(Exception):
     """Base of the errors caused by the user's input (one line at the CLI, exit status 1)."""
@@ -24,4 +30,4 @@ def check_keys(section: str, given, valid) -> None:
         raise ConfigError(f"unknown {section} setting {unknown[0]!r}; valid: {', '.join(sorted(valid)) or '(none)'}")
 
 
-__all__ = ["ConfigError", "MiVaeError", "check_keys"]
+__all__ = ["STORAGE_FULL", "ConfigError", "MiVaeError", "check_keys"]

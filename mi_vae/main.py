@@ -22,7 +22,7 @@ import tempfile
 from absl import app, flags
 from ml_collections import config_flags
 
-from mi_vae.errors import MiVaeError
+from mi_vae.errors import STORAGE_FULL, MiVaeError
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file (configs/*.py[:args]).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics and evaluation.")
@@ -144,6 +144,11 @@ def main(argv) -> None:
         message = str(err).strip()
         _fail(message.splitlines()[0] if message else type(err).__name__,
               status=143 if isinstance(err, EvaluationInterrupted) else 1)
+    except OSError as err:
+        if FLAGS.debug or err.errno not in STORAGE_FULL:
+            raise
+        _fail(f"writing {err.filename or 'a file'} failed: {err.strerror}; files are written whole or not at all "
+              "(the last complete checkpoint and evaluation are kept)")
 
 
 def _fail(message: str, status: int = 1) -> None:

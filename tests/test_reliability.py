@@ -552,3 +552,58 @@ def test_a_workdir_that_is_a_looping_or_dangling_symlink_is_named_as_such(tmp_pa
     os.symlink(tmp_path / "nowhere", tmp_path / "dangling")
     with pytest.raises(UsageError, match="symbolic link to .*nowhere, which does not exist"):
         check_workdir(str(tmp_path / "dangling"))
+
+
+def storage_limited_cli(limit_bytes: int, *args: str) -> subprocess.CompletedProcess:
+    """The CLI with every file capped at ``limit_bytes`` (RLIMIT_FSIZE; SIGXFSZ ignored, so a write past the
+    cap fails with EFBIG, as a full disk fails with ENOSPC), without root or a real full disk."""
+    code = ("import resource, runpy, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+            f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit_bytes}, {limit_bytes})); "
+            "sys.argv = ['mi_vae.main'] + sys.argv[1:]; runpy.run_module('mi_vae.main', run_name='__main__')")
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def last_line(proc) -> str:
+    return proc.stderr.strip().splitlines()[-1]
+
+
+def test_a_full_disk_is_one_line_at_start_during_saves_and_during_evaluation(tmp_path):
+    base = ["--config=configs/vae.py:smoke=True", "--config.num_train_steps=40", "--config.log_every_steps=20",
+            "--config.checkpoint_every_steps=20"]
+    # at start: config.json cannot be written
+    proc = storage_limited_cli(64, *base, f"--workdir={tmp_path / 'start'}", "--config.run_eval=False")
+    assert proc.returncode == 1 and last_line(proc).startswith("error: writing ") and "File too large" in \
+        last_line(proc) and "Traceback" not in proc.stderr
+    # during saves: the checkpoint's data file exceeds the cap (metrics and config fit)
+    proc = storage_limited_cli(200_000, *base, f"--workdir={tmp_path / 'saves'}", "--config.run_eval=False")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert last_line(proc).startswith("error: saving checkpoint step") and "File too large" in last_line(proc)
+    assert "no complete checkpoint was saved" in last_line(proc)
+    assert [d for d in os.listdir(tmp_path / "saves" / "checkpoints") if d.isdigit()] == []
+    # during evaluation: a figure cannot be written; eval/ keeps the previous evaluation, nothing half-written
+    workdir = tmp_path / "evaluated"
+    run_cli(*base, f"--workdir={workdir}", "--evals=elbo,figures")
+    before = snapshot(workdir / "eval")
+    proc = storage_limited_cli(4_000, f"--workdir={workdir}", "--mode=eval", "--evals=elbo,figures")
+    assert proc.returncode == 1 and last_line(proc).startswith("error: writing ") and "Traceback" not in proc.stderr
+    assert snapshot(workdir / "eval") == before
+    assert not [d for d in os.listdir(workdir) if d.startswith(".eval-tmp-") or d == "eval.previous"]
+
+
+def test_a_save_the_disk_cannot_hold_is_refused_before_orbax_starts_it(tmp_path, monkeypatch):
+    import collections
+
+    from mi_vae.train.checkpoint import CheckpointSaveError
+
+    state = {"w": jnp.ones((1000,)), "step": jnp.array(3)}
+    checkpointer = Checkpointer(str(tmp_path / "ckpt"), keep=2)
+    checkpointer.save(1, state)
+    checkpointer.close()
+    checkpointer = Checkpointer(str(tmp_path / "ckpt"), keep=2)
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr("shutil.disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(CheckpointSaveError, match=r"step 2: 0.0 MiB free .* step 1 is the last complete checkpoint"):
+        checkpointer.save(2, state)
+    assert sorted(os.listdir(tmp_path / "ckpt")) == ["1"]

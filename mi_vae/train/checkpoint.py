@@ -24,6 +24,8 @@ import contextlib
 import gc
 import logging
 import os
+import re
+import shutil
 import sys
 import tempfile
 import time
@@ -108,8 +110,46 @@ class ChecksumError(RuntimeError):
     """A restored step's values differ from those saved."""
 
 
+#: what a write that the storage refused looks like in Orbax's errors (TensorStore's carry the OS error's text)
+WRITE_FAILURE = re.compile(r"os_error_code|No space left on device|File too large|Disk quota exceeded|"
+                           r"Read-only file system")
+
+
+def is_write_failure(err: BaseException) -> bool:
+    """An OSError, or an Orbax/TensorStore error caused by the storage refusing a write (disk full, quota,
+    file size limit, read-only): the environment's doing, reported in one line; anything else is a bug."""
+    return isinstance(err, OSError) or bool(WRITE_FAILURE.search(str(err)))
+
+
+def write_failure_reason(err: BaseException) -> str:
+    """``"No space left on device"`` from an OSError or a TensorStore message ``...: <reason> [os_error_code=...]``."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    match = re.search(r":\s*([^:\[]+?)\s*\[os_error_code", str(err))
+    return match.group(1) if match else str(err).strip().splitlines()[0][:300]
+
+
+class _QuietWriteFailures(logging.Filter):
+    """Drops Orbax's own ERROR records (each with a traceback, one per thread involved) for a failed write:
+    the failure reaches the caller as one ``CheckpointSaveError`` line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR:
+            return True
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += str(record.exc_info[1])
+        return not WRITE_FAILURE.search(text)
+
+
+_QUIET = _QuietWriteFailures()
+
+
 class Checkpointer:
     def __init__(self, directory: str, keep: int, async_save: bool = True):
+        for name in ("absl", "orbax"):  # Orbax logs through absl; either may be the record's logger
+            if _QUIET not in logging.getLogger(name).filters:
+                logging.getLogger(name).addFilter(_QUIET)
         self.directory = os.path.abspath(directory)
         self.manager = ocp.CheckpointManager(
             self.directory,
@@ -129,15 +169,33 @@ class Checkpointer:
         """Save ``state`` as ``step`` (asynchronously); a step already saved is left as it is."""
         if step in self.manager.all_steps():
             return
+        need = sum(np.asarray(leaf).nbytes if not hasattr(leaf, "nbytes") else leaf.nbytes
+                   for leaf in jax.tree.leaves(state)) * 1.05 + (1 << 20)
+        free = shutil.disk_usage(self.directory).free
+        if free < need:  # refused here in one line, not by Orbax's writer threads mid-save
+            self.abandon()
+            raise CheckpointSaveError(f"saving checkpoint step {step}: {free / 2**20:.1f} MiB free in "
+                                      f"{self.directory}, a step needs ~{need / 2**20:.1f} MiB; {self._kept()}")
         try:
             self.manager.save(step, args=ocp.args.StandardSave(state), force=True,
                               custom_metadata={"fingerprints": fingerprints(state)})
-        except OSError as err:  # e.g. a previous asynchronous save failed on a full disk
-            self._abandon()
+        except Exception as err:  # e.g. a previous asynchronous save failed on a full disk
+            if not is_write_failure(err):
+                raise
+            self.abandon()
             raise CheckpointSaveError(f"saving checkpoint step {step} in {self.directory} failed: "
-                                      f"{err.strerror or err}") from None
+                                      f"{write_failure_reason(err)}; {self._kept()}") from None
 
-    def _abandon(self) -> None:
+    def _kept(self) -> str:
+        """Which complete step a failed save leaves (read from the directory: the manager may be closed)."""
+        try:
+            steps = sorted(int(name) for name in os.listdir(self.directory) if name.isdigit())
+        except OSError:
+            steps = []
+        return f"step {steps[-1]} is the last complete checkpoint" if steps else "no complete checkpoint was saved"
+
+    def abandon(self) -> None:
+        """Stop after a failure: wait for saves in flight, ignoring their errors, and release Orbax's threads."""
         with contextlib.suppress(Exception):
             self.manager.close()
 
@@ -154,10 +212,12 @@ class Checkpointer:
     def close(self) -> None:
         try:
             self.manager.wait_until_finished()
-        except OSError as err:
-            self._abandon()
+        except Exception as err:
+            if not is_write_failure(err):
+                raise
+            self.abandon()
             raise CheckpointSaveError(f"saving a checkpoint in {self.directory} failed: "
-                                      f"{err.strerror or err}") from None
+                                      f"{write_failure_reason(err)}; {self._kept()}") from None
         self.manager.close()
 
     def check_compatible(self, step: int, target) -> None:

@@ -224,9 +224,9 @@ def _train(config, workdir: str, dataset):
         validate = validate.lower(state, valid_xs, valid_rng).compile()
         log.info("compiled the validation pass (%d held-out examples every %d steps) in %.1fs",
                  valid_xs.shape[0] * valid_xs.shape[1], config.eval_every_steps, time.time() - compile_start)
-    start_time, start_step = time.time(), step
+    start_time, start_step, valid_seconds = time.time(), step, 0.0
     last_log_time, last_log_step = start_time, step
-    with Preemption() as preemption:
+    with Preemption() as preemption, released_on_error(checkpointer, writer):
         while step < total_steps and not preemption.requested:
             boundaries = [total_steps, _next_multiple(step, config.log_every_steps),
                           _next_multiple(step, config.checkpoint_every_steps)]
@@ -251,10 +251,13 @@ def _train(config, workdir: str, dataset):
                          metrics["loss"], " ".join(f"{k} {v:.4g}" for k, v in metrics.items() if "/" in k), rate, eta)
             if valid_xs is not None and not stopping and (step % config.eval_every_steps == 0
                                                           or step == total_steps):
+                valid_start = time.time()
                 held_out = {k: float(v) for k, v in jax.device_get(validate(state, valid_xs, valid_rng)).items()}
+                valid_seconds += time.time() - valid_start
                 writer.write({"step": step, "split": "valid", **held_out})
-                log.info("valid step %d: loss %.4f %s", step, held_out["loss"],
-                         " ".join(f"{k} {held_out[k]:.4g}" for k in VALID_LOGGED if k in held_out))
+                log.info("valid step %d: loss %.4f %s (%.2fs)", step, held_out["loss"],
+                         " ".join(f"{k} {held_out[k]:.4g}" for k in VALID_LOGGED if k in held_out),
+                         time.time() - valid_start)
             if stopping:
                 checkpointer.close()  # the state stopped at the last of those steps and is not saved
                 writer.close()
@@ -272,11 +275,24 @@ def _train(config, workdir: str, dataset):
     checkpointer.close()
     writer.close()
     elapsed = time.time() - start_time
-    log.info("trained steps %d..%d in %.1fs", start_step, step, elapsed)
+    log.info("trained steps %d..%d in %.1fs%s", start_step, step, elapsed,
+             f" ({valid_seconds:.1f}s of it validation)" if valid_seconds else "")
     warning = training_warning(read_metrics(writer.path)) if os.path.isfile(writer.path) else None
     if warning:
         log.warning("WARNING: %s", warning)
     return method, state, dataset, preemption.signal
+
+
+@contextlib.contextmanager
+def released_on_error(checkpointer: Checkpointer, writer: MetricWriter):
+    """On any exception out of the loop (a full disk writing metrics, a bug), saves in flight are waited for
+    and Orbax's threads released before it propagates, so the process can exit instead of hanging."""
+    try:
+        yield
+    except BaseException:
+        checkpointer.abandon()
+        writer.close()
+        raise
 
 
 def log_startup(config, mesh, method, state, dataset, step: int, total_steps: int) -> None:

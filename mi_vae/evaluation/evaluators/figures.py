@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mi_vae.errors import STORAGE_FULL
 from mi_vae.evaluation import figures as F
 from mi_vae.evaluation import metrics as M
 from mi_vae.evaluation.evaluators.common import EvalData, Figure, Skip, Skipped, is_image
@@ -70,7 +71,11 @@ class Evaluator:
             except Skip as why:
                 yield f"{name}.png", Skipped(str(why))
                 continue
-            except Exception as err:  # noqa: BLE001 -- a figure never fails the evaluation
+            except Exception as err:  # noqa: BLE001 -- a figure never fails the evaluation, the storage does
+                if os.path.exists(path):
+                    os.remove(path)  # nothing half-written stays as if it were whole
+                if isinstance(err, OSError) and err.errno in STORAGE_FULL:
+                    raise
                 log.warning("figure %s failed: %s", name, err)
                 yield f"{name}.png", Skipped(f"failed: {type(err).__name__}: {str(err).splitlines()[0][:200]}")
                 continue
