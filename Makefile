@@ -1,6 +1,7 @@
 # Two entry points that work on a fresh machine with only Python and the package registries.
 #   make run   -> set up, fetch the offline data, train + evaluate configs/default.py into runs/default
-#   make test  -> set up, fetch the offline data, run the test suite
+#   make test  -> set up, fetch the offline data, run the test suite (which also builds the docs, tests/test_docs.py)
+#   make docs  -> set up, build the documentation site into site/ (strict: any warning fails)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -8,13 +9,13 @@ WORKDIR ?= runs/default
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 FORTUNES := /usr/share/games/fortunes/fortunes
 
-.PHONY: setup data run test clean
+.PHONY: setup data run test docs clean
 
 # uv installs the ~60 wheels in parallel (about 8 s from an empty cache against pip's 40 s); pip if uv is unavailable.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	($(PY) -m pip install -q uv && $(VENV)/bin/uv pip install -q --python $(PY) -e '.[test]') \
-	  || ($(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -e '.[test]')
+	($(PY) -m pip install -q uv && $(VENV)/bin/uv pip install -q --python $(PY) -e '.[test,docs]') \
+	  || ($(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -e '.[test,docs]')
 	touch $@
 
 setup: $(VENV)/.installed
@@ -35,5 +36,9 @@ run: setup data
 test: setup data
 	$(PY) -m pytest -q -n 2 tests
 
+# NO_MKDOCS_2_WARNING silences the Material theme's banner about a future MkDocs 2 (pyproject pins mkdocs < 2).
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs site

@@ -195,7 +195,8 @@ def iwae_log_likelihood(
 
     Args:
       rng: PRNG key.
-      mean, log_var: ``[B, D]`` parameters of q(z|x) for the B examples.
+      mean: ``[B, D]`` means of q(z|x) for the B examples.
+      log_var: ``[B, D]`` log-variances of q(z|x).
       log_px_given_z: ``z [B, D] -> [B]`` log p(x_b | z_b) for the fixed batch x (closed over).
       k: number of importance samples K.
       chunk: samples per chunk (default: all K at once).

@@ -15,17 +15,14 @@ Two entry points, usable from any JAX project:
 
 Estimators (``estimator=``), each the bound its critic is trained to maximise:
 
-========  =================================================================  ===================
-name      value on the test split (t = scores; diag joint, off-diagonal marg)  ceiling
-========  =================================================================  ===================
-nwj       E_joint[t] - E_marg[exp(t - 1)]  (InfoMax-VAE eq. 6)                 none (variance grows as e^I)
-dv        E_joint[t] - log E_marg[exp t]  (Donsker-Varadhan, MINE)           none
-js        NWJ of t + 1, the critic trained by the Jensen-Shannon dual        as nwj
-infonce   E_i[t_ii - log (1/K) sum_j t_ij] over K test rows  (CPC)          log K
-smile     DV with exp(clip(t, -tau, tau)) in the marginal term, the critic  none
-          trained by JS (Song & Ermon 2020)
-critic    ``RECOMMENDED``, the one that reads closest on the known answers
-========  =================================================================  ===================
+| name | value on the test split (t = scores; joint pairs on the diagonal, marginal pairs off it) | ceiling |
+|---|---|---|
+| nwj | E_joint[t] - E_marg[exp(t - 1)] (InfoMax-VAE eq. 6) | none (variance grows as e^I) |
+| dv | E_joint[t] - log E_marg[exp t] (Donsker-Varadhan, MINE) | none |
+| js | NWJ of t + 1, the critic trained by the Jensen-Shannon dual | as nwj |
+| infonce | E_i[t_ii - log (1/K) sum_j exp t_ij] over K test rows (CPC) | log K |
+| smile | DV with exp(clip(t, -tau, tau)) in the marginal term, the critic trained by JS (Song & Ermon 2020) | none |
+| critic | ``RECOMMENDED``, the one that reads closest on the known answers | that of ``RECOMMENDED`` |
 
 Standard errors are over the test rows (a bootstrap over rows of the per-row statistics, the critic
 fixed); they do not include the critic's training noise, which the validation table in BENCHMARKS.md
@@ -70,7 +67,21 @@ def _check(x: np.ndarray, z: np.ndarray, min_rows: int) -> None:
 
 
 class SeparableCritic(nn.Module):
-    """t(x, z) = f(x) . g(z) / sqrt(embed_dim), MLPs f (on flattened x) and g; a call gives the [B, B] scores."""
+    """t(x, z) = f(x) . g(z) / sqrt(embed_dim), MLPs f (on flattened x) and g; a call gives the [B, B] scores.
+
+    References:
+      - B. Poole, S. Ozair, A. van den Oord, A. A. Alemi, G. Tucker. "On Variational Bounds of Mutual Information".
+        ICML 2019. arXiv:1905.06922. The separable critic of its experiments.
+
+    Examples:
+      >>> import jax
+      >>> import jax.numpy as jnp
+      >>> from mi_vae.evaluation import mi
+      >>> critic = mi.SeparableCritic(hidden=(16,), embed_dim=4)
+      >>> params = critic.init(jax.random.PRNGKey(0), jnp.zeros((3, 5)), jnp.zeros((3, 2)))
+      >>> critic.apply(params, jnp.ones((3, 5)), jnp.ones((3, 2))).shape  # scores of every x_i with every z_j
+      (3, 3)
+    """
 
     hidden: Sequence[int] = (256,)
     embed_dim: int = 32
@@ -99,7 +110,41 @@ def _log_mean_exp_offdiag(t: jax.Array) -> jax.Array:
 
 
 def batch_bound(name: str, t: jax.Array) -> jax.Array:
-    """Bound ``name`` on a [B, B] score matrix (joint on the diagonal, product-of-marginal pairs off it)."""
+    """Bound ``name`` on a [B, B] score matrix (joint on the diagonal, product-of-marginal pairs off it).
+
+    With t_ii the B joint scores and t_ij (i != j) the B (B - 1) product-of-marginal scores:
+
+        nwj     = mean_i t_ii - mean_{i != j} exp(min(t_ij, 80) - 1)
+        dv      = mean_i t_ii - log mean_{i != j} exp(t_ij)
+        smile   = mean_i t_ii - log mean_{i != j} exp(clip(t_ij, -SMILE_CLIP, SMILE_CLIP))
+        js      = -mean_i softplus(-t_ii) - mean_{i != j} softplus(t_ij)   (the critic's objective, not an MI value)
+        infonce = mean_i [t_ii - logsumexp_j t_ij] + log B
+
+    Raises:
+      ValueError: an unknown ``name``.
+
+    References:
+      - X. Nguyen, M. J. Wainwright, M. I. Jordan. "Estimating Divergence Functionals and the Likelihood Ratio by Convex
+        Risk Minimization". IEEE Trans. Inf. Theory, 2010. arXiv:0809.0853.
+      - M. D. Donsker, S. R. S. Varadhan. "Asymptotic Evaluation of Certain Markov Process Expectations for Large Time,
+        IV". Comm. Pure Appl. Math., 1983 (no arXiv id).
+      - M. I. Belghazi et al. "Mutual Information Neural Estimation" (MINE). ICML 2018. arXiv:1801.04062.
+      - J. Song, S. Ermon. "Understanding the Limitations of Variational Mutual Information Estimators" (SMILE).
+        ICLR 2020. arXiv:1910.06222.
+      - R. D. Hjelm et al. "Learning Deep Representations by Mutual Information Estimation and Maximization" (Deep
+        InfoMax). ICLR 2019. arXiv:1808.06670.
+      - A. van den Oord, Y. Li, O. Vinyals. "Representation Learning with Contrastive Predictive Coding". 2018.
+        arXiv:1807.03748.
+      - B. Poole, S. Ozair, A. van den Oord, A. A. Alemi, G. Tucker. "On Variational Bounds of Mutual Information".
+        ICML 2019. arXiv:1905.06922.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from mi_vae.evaluation import mi
+      >>> t = 10.0 * jnp.eye(4)  # joint pairs score 10, the others 0
+      >>> round(float(mi.batch_bound("infonce", t)), 4), float(mi.batch_bound("dv", t))
+      (1.3862, 10.0)
+    """
     joint = jnp.mean(jnp.diagonal(t))
     if name == "nwj":
         return joint - jnp.exp(_log_mean_exp_offdiag(jnp.minimum(t, 80.0) - 1.0))
@@ -117,7 +162,25 @@ def batch_bound(name: str, t: jax.Array) -> jax.Array:
 
 
 def estimate_on_batch(name: str, t: jax.Array) -> jax.Array:
-    """Estimator ``name``'s MI estimate on one [B, B] score matrix: the bound itself, NWJ of t + 1 for js."""
+    """Estimator ``name``'s MI estimate on one [B, B] score matrix: the bound itself, NWJ of t + 1 for js.
+
+        I_hat = batch_bound(name, t)   for nwj, dv, smile, infonce
+        I_hat = batch_bound("nwj", t + 1) = mean_i (t_ii + 1) - mean_{i != j} exp(t_ij)   for js
+
+    The Jensen-Shannon dual's optimal critic is t* = log q(x,z)/(q(x)q(z)) and NWJ's is 1 + t*, hence the shift.
+
+    References:
+      - B. Poole, S. Ozair, A. van den Oord, A. A. Alemi, G. Tucker. "On Variational Bounds of Mutual Information".
+        ICML 2019. arXiv:1905.06922.
+      - R. D. Hjelm et al. "Learning Deep Representations by Mutual Information Estimation and Maximization" (Deep
+        InfoMax). ICLR 2019. arXiv:1808.06670.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from mi_vae.evaluation import mi
+      >>> float(mi.estimate_on_batch("js", jnp.zeros((4, 4))))  # an undecided critic: no information
+      0.0
+    """
     return batch_bound("nwj", t + 1.0) if name == "js" else batch_bound(name, t)
 
 
@@ -185,14 +248,26 @@ def estimate(x, z, *, estimator: str = "critic", seed: int = 0, steps: int = 600
              max_test: int = 10_000, bootstrap: int = 200) -> dict:
     """I(x; z) from paired samples with a trained separable critic; see the module docstring.
 
+    With t_ij = f(x_i) . g(z_j) / sqrt(embed_dim) on the K held-out test pairs, the recommended estimator
+    (``estimator="critic"``, InfoNCE) reads
+
+        I_hat = (1/K) sum_i [ t_ii - log (1/K) sum_j exp t_ij ]   <= log K
+
+    and the others the formulas of the module docstring's table (``batch_bound`` on all K x K pairs).
+
     Args:
-      x: ``[N, ...]`` samples (flattened for the critic); z: ``[N, d]`` paired samples.
+      x: ``[N, ...]`` samples (flattened for the critic).
+      z: ``[N, d]`` paired samples.
       estimator: one of ``ESTIMATORS`` or "critic" (``RECOMMENDED``).
       seed: shuffles and splits the pairs, initialises the critic and orders its batches.
       steps: at most this many Adam steps; early stopping ends sooner once the validation bound has not
         improved for ``patience`` evaluations (every ``eval_every`` steps); the best critic is kept.
-      batch_size, learning_rate, hidden, embed_dim: the critic's training batch, Adam step and MLP sizes.
-      valid_fraction, test_fraction: the parts of the pairs for early stopping and for the estimate.
+      batch_size: the critic's training batch.
+      learning_rate: its Adam step size.
+      hidden: the hidden widths of its MLPs f and g.
+      embed_dim: the size of f(x) and g(z).
+      valid_fraction: the part of the pairs for early stopping.
+      test_fraction: the part of the pairs for the estimate.
       max_test: at most this many test pairs are scored (all their K x K score pairs).
       bootstrap: resamples of the test rows for the standard error.
 
@@ -202,6 +277,29 @@ def estimate(x, z, *, estimator: str = "critic", seed: int = 0, steps: int = 600
 
     Raises:
       ValueError: unknown estimator, mismatched N, non-finite values, or too few pairs to split.
+
+    References:
+      - B. Poole, S. Ozair, A. van den Oord, A. A. Alemi, G. Tucker. "On Variational Bounds of Mutual Information".
+        ICML 2019. arXiv:1905.06922.
+      - A. van den Oord, Y. Li, O. Vinyals. "Representation Learning with Contrastive Predictive Coding". 2018.
+        arXiv:1807.03748.
+      - J. Song, S. Ermon. "Understanding the Limitations of Variational Mutual Information Estimators" (SMILE).
+        ICLR 2020. arXiv:1910.06222.
+      - X. Nguyen, M. J. Wainwright, M. I. Jordan. "Estimating Divergence Functionals and the Likelihood Ratio by Convex
+        Risk Minimization". IEEE Trans. Inf. Theory, 2010. arXiv:0809.0853.
+      - M. I. Belghazi et al. "Mutual Information Neural Estimation" (MINE). ICML 2018. arXiv:1801.04062.
+
+    Examples:
+      >>> import numpy as np
+      >>> from mi_vae.evaluation import mi
+      >>> rng = np.random.default_rng(0)
+      >>> x = rng.normal(size=(300, 2))
+      >>> z = x + 0.1 * rng.normal(size=(300, 2))  # true I(x; z) = log(1 + 100) = 4.6 nats
+      >>> r = mi.estimate(x, z, steps=300, learning_rate=3e-3, hidden=(32,), embed_dim=8)
+      >>> r["estimator"], r["n_test"], round(r["ceiling"], 4)  # InfoNCE on 60 held-out pairs: at most log 60
+      ('infonce', 60, 4.0943)
+      >>> 1.0 < r["estimate"] <= r["ceiling"]
+      True
     """
     start = time.time()
     name = RECOMMENDED if estimator == "critic" else estimator
@@ -324,12 +422,26 @@ def aggregate_posterior(mean, log_var, *, num_queries: int = 2000, seed: int = 0
     so the ceiling is log N. Memory is O(query_batch * chunk * d): N = 60,000, d = 64 fit a laptop.
 
     Args:
-      mean, log_var: ``[N, d]`` posterior parameters of q(z|x_j).
+      mean: ``[N, d]`` posterior means of q(z|x_j).
+      log_var: ``[N, d]`` posterior log-variances of q(z|x_j).
       num_queries: examples whose code z_i ~ q(z|x_i) is scored.
       seed: picks the queries and draws their codes.
 
     Returns:
       ``{"estimate", "stderr", "ceiling", "estimator": "aggregate_posterior", "n", "num_queries"}``.
+
+    References:
+      - M. D. Hoffman, M. J. Johnson. "ELBO Surgery: Yet Another Way to Carve up the Variational Evidence Lower Bound".
+        NIPS 2016 Workshop on Advances in Approximate Bayesian Inference (no arXiv id).
+      - S. Zhao, J. Song, S. Ermon. "InfoVAE: Information Maximizing Variational Autoencoders". 2017. arXiv:1706.02262.
+        Appendix B.2.
+
+    Examples:
+      >>> import numpy as np
+      >>> from mi_vae.evaluation import mi
+      >>> r = mi.aggregate_posterior(np.array([[0.0], [100.0], [200.0], [300.0]]), np.zeros((4, 1)))
+      >>> round(r["estimate"], 4), round(r["ceiling"], 4), r["estimator"]  # 4 far-apart posteriors: log 4
+      (1.3863, 1.3863, 'aggregate_posterior')
     """
     mean = np.asarray(mean, np.float32)
     log_var = np.asarray(log_var, np.float32)

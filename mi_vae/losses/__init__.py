@@ -6,6 +6,7 @@ inside its own ``jax.jit``. Every function is batch-first, float32-stable (log-s
 softplus), and safe under ``jit``, ``grad`` and ``vmap``.
 
 Return conventions:
+
 - Per example, ``[B]`` (summed over event axes, never averaged): ``bernoulli_log_prob``,
   ``categorical_log_prob``, ``gaussian_log_prob`` (all non-batch axes), ``token_log_prob`` (non-pad
   positions); ``gaussian_kl``, ``categorical_kl_to_uniform``, ``normal_log_prob``,

@@ -203,10 +203,12 @@ def build(spec: base.DataSpec, *, model, dtype, regularizer: str = "mmd", alpha:
         (``models.MLP`` fields; default widths 512-512).
       dtype: compute dtype of the networks.
       regularizer: one of ``REGULARIZERS``.
-      alpha, lambda_: the InfoVAE weights (loss = recon + (1 - alpha) KL + (alpha + lambda_ - 1) D); unused
-        by "ae" and "elbo".
-      mmd_kernel, mmd_scales, mmd_unbiased: the MMD of the "mmd" regulariser and of the ``mmd`` metric
-        (``losses.mmd``).
+      alpha: the InfoVAE weight alpha (loss = recon + (1 - alpha) KL + (alpha + lambda_ - 1) D); unused by
+        "ae" and "elbo".
+      lambda_: the InfoVAE weight lambda of the same loss; unused by "ae" and "elbo".
+      mmd_kernel: ``losses.mmd``'s kernel, for the "mmd" regulariser and the ``mmd`` metric.
+      mmd_scales: ``losses.mmd``'s scales (same use).
+      mmd_unbiased: ``losses.mmd``'s U-statistic switch (same use).
       mmd_bandwidth: the RBF kernel's base bandwidth h in exp(-||z - z'||^2 / (s h)): "2d" (the library's
         ``losses`` convention) or "d2", the InfoVAE authors' code, exp(-||z - z'||^2 / d^2) at scale 1 (d the
         latent size; for d > 2 a wider kernel, 5x at d = 10).

@@ -113,7 +113,9 @@ def build(spec: base.DataSpec, *, model, dtype, lambda_: float = 10.0, prior: st
       lambda_: weight of MMD^2(q(z), p(z)).
       prior: "normal" (VIMAE-n) or "logistic" (VIMAE-l).
       prior_scale: scale s of the prior.
-      mmd_kernel, mmd_scales, mmd_unbiased: ``losses.mmd`` settings.
+      mmd_kernel: ``losses.mmd``'s kernel.
+      mmd_scales: ``losses.mmd``'s scales.
+      mmd_unbiased: ``losses.mmd``'s U-statistic switch.
       reconstruction: "likelihood" (-log p(x|z), the paper's h(X|Z)) or "wae_l2" (0.05 ||x - x_hat||^2, WAE's).
       kernel_scale: "prior" (scales times the prior's per-dimension variance) or "unit" (as given: the same
         kernel for every prior).

@@ -185,8 +185,9 @@ def build(spec: base.DataSpec, *, model, dtype, lambda_: float = 1.0, mi_code: s
       mi_code: "subvector" (section 4.3.1) or "categorical" (section 4.3.2).
       mi_dims: size of the sub-vector z_hat = z[:, :mi_dims] (subvector).
       num_categories: K of the categorical code (categorical).
-      temperature_start, temperature_end, temperature_anneal_steps: the Gumbel-softmax temperature's
-        exponential decay (categorical).
+      temperature_start: the Gumbel-softmax temperature at step 0 (categorical); it decays exponentially.
+      temperature_end: the temperature it decays to (categorical).
+      temperature_anneal_steps: the steps the decay takes (categorical).
       hard_gumbel: straight-through one-hot c (categorical).
       code_entropy: H(c) in the bound: "prior" (the thesis's constant) or "aggregate" (the batch's q(c);
         categorical layout with posterior pairs only).
