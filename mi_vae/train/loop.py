@@ -247,8 +247,9 @@ def _train(config, workdir: str, dataset):
                 logged_step = int(jax.device_get(state["step"])) if stopping else step
                 writer.write({"step": logged_step, "split": "train", **metrics, "examples_per_sec": rate})
                 eta = (total_steps - step) * batch / max(rate, 1e-9)
-                log.info("step %d/%d loss %.4f %s | %.0f ex/s | ETA %.0fs", logged_step, total_steps,
-                         metrics["loss"], " ".join(f"{k} {v:.4g}" for k, v in metrics.items() if "/" in k), rate, eta)
+                log.info("step %d/%d loss %.4f %s | %.1f steps/s, %.0f ex/s | ETA %.0fs", logged_step, total_steps,
+                         metrics["loss"], " ".join(f"{k} {v:.4g}" for k, v in metrics.items() if "/" in k),
+                         rate / batch, rate, eta)
             if valid_xs is not None and not stopping and (step % config.eval_every_steps == 0
                                                           or step == total_steps):
                 valid_start = time.time()
