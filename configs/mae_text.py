@@ -8,9 +8,17 @@ The model MI target M is enforced with C |I_BA - M|; I_BA's gradient through the
 sentences x ~ p(x|z) is REINFORCE with a leave-one-out baseline (``reinforce_samples`` draws per z);
 r_omega(z|x) is another bidirectional LSTM encoder. M = 0 is the plain VAE (posterior collapse:
 the decoder ignores z). Reconstructions / interpolations: ``mi_vae.evaluation.text``.
-Arguments: M, C, latent_dim, steps, hidden (LSTM units, 256), embed (word embedding size, 128), smoke.
+Arguments: M, C, latent_dim, steps, hidden (LSTM units, 256), embed (word embedding size, 128),
+flexible (k importance samples of the flexible encoder, Appendix C; 0: the Gaussian encoder's ELBO),
+dataset (fortunes: at most 12 words; fortunes8: at most 8), split (the sentences the reconstruction rates are
+measured on: test, or train as the paper's tables), smoke.
 
-python -m mi_vae.main --config=configs/mae_text.py:M=10 --workdir=runs/mae_text_m10
+The paper's setting, which it calls critical for discrete data (the flexible encoder with k = 5, sentences of at
+most 8 words, reconstructions of training sentences):
+
+python -m mi_vae.main --config=configs/mae_text.py:M=10,flexible=5,dataset=fortunes8,split=train \
+    --workdir=runs/mae_text_paper_m10
+python -m mi_vae.main --config=configs/mae_text.py:M=10 --workdir=runs/mae_text_m10     # the Gaussian encoder
 """
 
 from mi_vae.config import base_config, method_section, net, optim_section, parse_arg, smoke
@@ -18,11 +26,13 @@ from mi_vae.data.text import VOCAB_SIZE
 
 
 def get_config(arg=None):
-    arg = parse_arg(arg, smoke=False, M=10.0, C=1.0, latent_dim=32, steps=20000, hidden=256, embed=128)
+    arg = parse_arg(arg, smoke=False, M=10.0, C=1.0, latent_dim=32, steps=20000, hidden=256, embed=128, flexible=0,
+                    dataset="fortunes", split="test")
     config = base_config()
-    config.method = method_section("mae", M=arg.M, C=arg.C, importance_weighted_encoder=0, mi_batch_size=0,
-                                   reinforce_samples=4)
-    config.dataset = "fortunes"
+    config.method = method_section("mae", M=arg.M, C=arg.C, importance_weighted_encoder=arg.flexible,
+                                   mi_batch_size=0, reinforce_samples=4)
+    config.dataset = arg.dataset
+    config.evals.text.split = arg.split
     config.model.latent_dim = arg.latent_dim
     sizes = {"vocab_size": VOCAB_SIZE, "embed_dim": arg.embed, "hidden": arg.hidden}
     config.model.encoder = net("bilstm", **sizes)

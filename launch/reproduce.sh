@@ -2,7 +2,7 @@
 # Reruns the experiments behind RESULTS.md and regenerates its tables from each run's eval/metrics.json.
 #   launch/reproduce.sh [RUNS_DIR] [SECTION ...]
 #   sections: bounds infomax infovae vimae vimae_wae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_eq45 vmi_subvector pixelcnn text
-#   (default: all)
+#   text_paper (default: all)
 #   JOBS=N runs N trainings at once (default 1; on one GPU: JOBS=16 XLA_PYTHON_CLIENT_MEM_FRACTION=0.045).
 #   Shorter runs, for a CPU: SEEDS="0" (default "0 1 2"), IM_EPOCHS=5 (InfoMax grid, default 10),
 #   VIM_EPOCHS=1 (VIMAE, default 10), INFOVAE_EPOCHS=1 (InfoVAE, default 10),
@@ -25,7 +25,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-runs/reproduce}; shift || true
-sections=${*:-bounds infomax infovae vimae vimae_wae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_eq45 vmi_subvector pixelcnn text}
+sections=${*:-bounds infomax infovae vimae vimae_wae mae vmi vmi_fmnist vmi_fmnist_sweep vmi_eq45 vmi_subvector pixelcnn text text_paper}
 export PY=${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export RUNS=$runs
 JOBS=${JOBS:-1}
@@ -143,6 +143,10 @@ for section in $sections; do
     text)  # Mutual Autoencoder figure 3: reconstruction rates vs M on fortunes sentences
       for M in $TEXT_M; do
         run "maetext_M${M}_s0" "configs/mae_text.py:M=$M,steps=$TEXT_STEPS$TEXT_NET"
+      done ;;
+    text_paper)  # figure 3 as the paper ran it: flexible encoder (k = 5), <= 8 words, training sentences reconstructed
+      for M in 0 2 5 10; do
+        run "maetextpaper_M${M}_s0" "configs/mae_text.py:M=$M,steps=$TEXT_STEPS$TEXT_NET,flexible=5,dataset=fortunes8,split=train"
       done ;;
     *) echo "unknown section $section" >&2; exit 2 ;;
   esac

@@ -12,6 +12,7 @@ import pytest
 
 from mi_vae.data import DatasetError, load_dataset
 from mi_vae.data.text import BOS_ID, EOS_ID, FORTUNES_DIR, MAX_WORDS, PAD_ID
+from mi_vae.errors import ConfigError
 from mi_vae.losses import token_log_prob
 from mi_vae.models.text import BiLSTMEncoder, LSTMDecoder
 
@@ -124,3 +125,29 @@ def test_match_rates_count_exact_sentences_and_words_in_place():
     rates = match_rates(inputs, outputs)
     assert rates["text_exact_reconstruction"] == 1 / 3
     assert rates["text_word_match"] == (2 + 1 + 1) / (2 + 3 + 1)
+
+
+@needs_fortunes
+def test_the_papers_text_setting_short_sentences_flexible_encoder_training_sentences():
+    """configs/mae_text.py:flexible=5,dataset=fortunes8,split=train: sentences of <= 8 words, the resampling
+    encoder (k = 5), reconstruction rates measured on the training sentences (the flexible encoder's bound and
+    its training are tested in test_mae.py)."""
+    from configs import mae_text
+    from mi_vae.evaluation.evaluators import EvalData, Note, text
+    from mi_vae.methods import get_method
+    from mi_vae.train.loop import data_spec
+
+    config = mae_text.get_config("smoke=True,flexible=5,dataset=fortunes8,split=train")
+    dataset = load_dataset(config.dataset, max_train_examples=64, max_test_examples=16)
+    assert dataset.name == "fortunes8" and dataset.train_x.shape[1] == 9  # 8 words and <eos>
+    method = get_method(config, data_spec(dataset))
+    assert method.iw_samples == 5
+    variables = method.init(jax.random.PRNGKey(0), jnp.asarray(dataset.train_x[:2]))
+    state = {"params": variables["params"], "batch_stats": variables["batch_stats"], "step": 0}
+    evaluator = text.Evaluator(method, EvalData(method, dataset), examples=40, **{"split": config.evals.text.split})
+    out = dict(evaluator.run(state))
+    assert 0.0 <= out["text_word_match"] <= 1.0
+    notes = [v for _, v in evaluator.run(state) if isinstance(v, Note)]
+    assert "the first 40 train sentences" in notes[0].text  # 40 of the 64 training sentences, not the 16 test ones
+    with pytest.raises(ConfigError, match="split must be 'test' or 'train'"):
+        text.Evaluator(method, EvalData(method, dataset), split="valid")

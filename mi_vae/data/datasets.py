@@ -47,6 +47,8 @@ _LOCAL: dict[str, Callable[[str | None, int], ArrayDataset]] = {
     "correlated_gaussians": lambda data_dir, seed: synthetic.correlated_gaussians(seed),
     "synthetic64": lambda data_dir, seed: synthetic.synthetic64(seed),
     "fortunes": lambda data_dir, seed: load_fortunes(data_dir),  # data/text.py: sentences as token ids
+    # sentences of at most 8 words (Mutual Autoencoder section 7.3's length), the same vocabulary construction
+    "fortunes8": lambda data_dir, seed: load_fortunes(data_dir, max_words=8),
 }
 
 DATASETS: tuple[str, ...] = tuple(sorted({*_LOCAL, *TFDS_SPECS}))

@@ -110,7 +110,8 @@ def load_fortunes(data_dir: str | None = None, vocab_size: int = VOCAB_SIZE,
             arr[row, : len(ids)] = ids
         return arr
 
-    return TextDataset(name="fortunes", train_x=encode(train), train_y=None, test_x=encode(test), test_y=None,
+    name = "fortunes" if max_words == MAX_WORDS else f"fortunes{max_words}"
+    return TextDataset(name=name, train_x=encode(train), train_y=None, test_x=encode(test), test_y=None,
                        num_classes=None, likelihood="tokens", vocab=vocab)
 
 

@@ -48,9 +48,11 @@ def match_rates(inputs, outputs) -> dict[str, float]:
     return {"text_exact_reconstruction": exact / max(len(inputs), 1), "text_word_match": matched / max(total, 1)}
 
 
-def reconstruction_rates(model, params, batch_stats, dataset, n: int = 1000, batch: int = 250) -> dict[str, float]:
-    """``match_rates`` of greedy decodings of the posterior means of the first ``n`` test sentences."""
-    inputs = np.asarray(dataset.test_x[:n])
+def reconstruction_rates(model, params, batch_stats, dataset, n: int = 1000, batch: int = 250,
+                         split: str = "test") -> dict[str, float]:
+    """``match_rates`` of greedy decodings of the posterior means of the first ``n`` sentences of ``split``
+    ("test", or "train": the Mutual Autoencoder paper's tables reconstruct training sentences)."""
+    inputs = np.asarray((dataset.test_x if split == "test" else dataset.train_x)[:n])
     decode = _greedy_decoder(model, params, batch_stats)
     outputs = []
     for start in range(0, len(inputs), batch):
