@@ -90,7 +90,7 @@ for section in $sections; do
     vimae_wae)  # VIMAE-n / VIMAE-l with equal kernels, under the likelihood and under WAE's cost 0.05 ||x - x_hat||^2
       e=$VIM_EPOCHS
       for seed in $SEEDS; do for prior in normal logistic; do for cost in likelihood wae_l2; do
-        run "vimae_${prior}-${cost}-unitkernel_s${seed}" "configs/vim_${prior}.py:epochs=$e" \
+        run "vimae_${prior}-${cost//_/}-unitkernel_s${seed}" "configs/vim_${prior}.py:epochs=$e" \
           --config.method.reconstruction=$cost --config.method.kernel_scale=unit --config.seed=$seed
       done; done; done ;;
     mae)  # Mutual Autoencoder figure 2: achieved vs target MI
