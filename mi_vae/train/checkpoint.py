@@ -16,11 +16,16 @@ Guarantees:
   always caught) counts as unreadable.
 * An unreadable newest step (damaged files, failed checksum) is skipped with one warning line and the
   previous step is used, down to the oldest.
+* Host memory stays flat over thousands of saves (BENCHMARKS.md, "Soak"): TensorStore's JSON reference leak,
+  which Orbax hits on every save, is plugged (``plug_tensorstore_json_leak``), and the C allocator's free pages
+  are handed back after each save (``release_free_memory``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import gc
 import logging
 import os
@@ -34,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+import tensorstore as ts
 
 from mi_vae.errors import MiVaeError
 
@@ -145,11 +151,143 @@ class _QuietWriteFailures(logging.Filter):
 _QUIET = _QuietWriteFailures()
 
 
+# TensorStore's JSON -> Python conversion (``JsonToPyObject`` in python/tensorstore/json_type_caster.cc, every
+# version tried: 0.1.65, 0.1.78, 0.1.85, 0.1.86) fills each dict with ``PyDict_SetItem(d, key.release(),
+# value.release())``; PyDict_SetItem takes references of its own, so every key and value of every dict it returns
+# keeps one reference too many and is never freed. Orbax calls such functions on every save: ``ts.KvStore.Spec(
+# ...).to_json()`` once per array (building the OCDBT spec) and ``ts.experimental_collect_matching_metrics`` twice
+# (its raw-bytes-written counter). With the smoke model that held ~50 KB of host memory per save for the life of the
+# process (BENCHMARKS.md, "Soak"). ``_drop_extra_references`` hands back exactly the leaked references, and only
+# where a probe at the first Checkpointer shows the leak: if TensorStore fixes it, nothing is patched.
+
+#: False: leave TensorStore as it is (``benchmarks.soak --keep_tensorstore_leak`` measures the leak)
+PLUG_TENSORSTORE_JSON_LEAK = True
+#: False: no ``release_free_memory`` after each save (``benchmarks.soak --no_malloc_trim``)
+TRIM_AFTER_SAVE = True
+_JSON_LEAK_STATE: list[str] = []  # "plugged", "absent" or "unknown" once probed
+
+_py_decref = ctypes.pythonapi.Py_DecRef
+_py_decref.argtypes = [ctypes.py_object]
+_py_decref.restype = None
+
+
+def _drop_extra_references(value):
+    """Release the one extra reference TensorStore's conversion left on each key and value of each dict in
+    ``value`` (list items are not affected: PyList_SET_ITEM steals its reference). Returns ``value``."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if type(item) is dict:
+            for key, entry in item.items():
+                _py_decref(key)  # the dict still holds both
+                _py_decref(entry)
+                pending.append(entry)
+        elif type(item) is list:
+            pending.extend(item)
+    return value
+
+
+def _extra_references(converted: dict) -> set[int]:
+    """{references to each key and value of ``converted`` minus those to an equal dict built by Python}: {1} when
+    TensorStore's conversion leaks, {0} when it does not. Only objects the conversion creates afresh are compared
+    (strings of 2+ characters, lists, dicts; small ints, 1-character strings, True and None are shared objects whose
+    counts move with other threads)."""
+    def fresh(v) -> bool:
+        return isinstance(v, (list, dict)) or (isinstance(v, str) and len(v) > 1)
+
+    built = {"".join(list(k)): ("".join(list(v)) if isinstance(v, str) else type(v)(v))
+             for k, v in converted.items() if fresh(k) and fresh(v)}
+    mine = list(built)
+    theirs = [k for k in converted if k in built]
+    extra = set()
+    for k_mine, k_theirs in zip(mine, theirs):  # both held by a dict, a list, the loop and getrefcount's argument
+        extra.add(sys.getrefcount(k_theirs) - sys.getrefcount(k_mine))
+        extra.add(sys.getrefcount(converted[k_theirs]) - sys.getrefcount(built[k_mine]))
+    return extra
+
+
+def _unleaked(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return _drop_extra_references(function(*args, **kwargs))
+
+    wrapper.mi_vae_unleaked = True
+    return wrapper
+
+
+def plug_tensorstore_json_leak() -> str:
+    """Probe TensorStore's JSON conversion once per process; if it leaks (one extra reference per dict key and
+    value), wrap the functions Orbax calls during saves and restores (``KvStore.Spec.to_json``, ``Spec.to_json``,
+    ``experimental_collect_matching_metrics``) so that their results free normally. Returns "plugged", "absent"
+    (nothing to do) or "unknown" (an unexpected reference pattern: nothing patched)."""
+    if _JSON_LEAK_STATE:
+        return _JSON_LEAK_STATE[0]
+    probes = {  # name: (call, the dict of its result to compare)
+        "KvStore.Spec.to_json": (lambda: ts.KvStore.Spec({"driver": "memory", "path": "mi_vae_probe/"}).to_json(),
+                                 lambda result: result),
+        "Spec.to_json": (lambda: ts.Spec({"driver": "zarr", "dtype": "float32",
+                                          "kvstore": {"driver": "memory", "path": "mi_vae_probe/"}}).to_json(),
+                         lambda result: result),
+        "experimental_collect_matching_metrics": (
+            lambda: ts.experimental_collect_matching_metrics("/tensorstore/", include_zero_metrics=True),
+            lambda result: next((m for m in result if isinstance(m, dict)), {})),
+    }
+    found = {}
+    for name, (call, pick) in probes.items():
+        try:
+            result = call()
+            found[name] = _extra_references(pick(result))
+        except Exception:  # pylint: disable=broad-except  # an API that changed: leave it alone
+            found[name] = set()
+            continue
+        if found[name] == {1}:
+            _drop_extra_references(result)
+        del result
+    if all(extra == {1} for extra in found.values()):
+        ts.KvStore.Spec.to_json = _unleaked(ts.KvStore.Spec.to_json)
+        ts.Spec.to_json = _unleaked(ts.Spec.to_json)
+        ts.experimental_collect_matching_metrics = _unleaked(ts.experimental_collect_matching_metrics)
+        state = "plugged"
+    elif all(extra == {0} for extra in found.values()):
+        state = "absent"
+    else:
+        state = "unknown"
+    log.debug("TensorStore JSON reference leak: %s (extra references per probe: %s)", state, found)
+    _JSON_LEAK_STATE.append(state)
+    return state
+
+
+def _malloc_trim():
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # glibc
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Hand the C allocator's free pages back to the OS (glibc ``malloc_trim(0)``; nothing elsewhere).
+
+    Orbax runs each save on new threads (its finalize thread, a new asyncio loop with executor threads per
+    ``run_sync``), so glibc spreads a save's short-lived buffers over up to 8 x cores per-thread arenas and keeps
+    their freed pages resident: without this, RSS crept up ~25 KB per save of the smoke model with no live
+    allocation behind it (BENCHMARKS.md, "Soak"). Takes ~5 ms there; called once per save."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
 class Checkpointer:
     def __init__(self, directory: str, keep: int, async_save: bool = True):
         for name in ("absl", "orbax"):  # Orbax logs through absl; either may be the record's logger
             if _QUIET not in logging.getLogger(name).filters:
                 logging.getLogger(name).addFilter(_QUIET)
+        if PLUG_TENSORSTORE_JSON_LEAK:
+            plug_tensorstore_json_leak()
         self.directory = os.path.abspath(directory)
         self.manager = ocp.CheckpointManager(
             self.directory,
@@ -179,6 +317,8 @@ class Checkpointer:
         try:
             self.manager.save(step, args=ocp.args.StandardSave(state), force=True,
                               custom_metadata={"fingerprints": fingerprints(state)})
+            if TRIM_AFTER_SAVE:  # the previous save has finished (Orbax waits for it before starting this one)
+                release_free_memory()
         except Exception as err:  # e.g. a previous asynchronous save failed on a full disk
             if not is_write_failure(err):
                 raise
