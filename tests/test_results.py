@@ -107,3 +107,13 @@ def test_results_cli_says_why_it_prints_nothing(tmp_path, capsys):
     assert "no finished runs" in capsys.readouterr().err
     assert main([str(tmp_path / "missing")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_a_run_no_named_table_groups_is_shown_under_other_runs(tmp_path, capsys):
+    """A name whose experiment part is not a table's (here an underscore inside the setting) is not dropped."""
+    from mi_vae.evaluation.results import main
+
+    write_run(str(tmp_path), "vimae_normal-wae_l2-unitkernel_s0", {"seed": 0}, {"recon_l2": 60.0})
+    assert main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "### Other runs" in out and "vimae_normal-wae_l2-unitkernel_s0" in out

@@ -78,12 +78,18 @@ def collect(runs_dir: str) -> dict[str, dict[str, list[dict]]]:
     out: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for name in sorted(os.listdir(runs_dir)):
         path = os.path.join(runs_dir, name, "eval", "metrics.json")
-        match = re.fullmatch(r"(.+)_([^_]+)_s(\d+)", name)
-        if not (match and os.path.isfile(path)):
+        parts = run_name_parts(name)
+        if not (parts and os.path.isfile(path)):
             continue
         with open(path) as f:
-            out[match.group(1)][match.group(2)].append(json.load(f))
+            out[parts[0]][parts[1]].append(json.load(f))
     return out
+
+
+def run_name_parts(name: str) -> tuple[str, str] | None:
+    """``<experiment>_<setting>_s<seed>`` -> (experiment, setting); None for a name not of that form."""
+    match = re.fullmatch(r"(.+)_([^_]+)_s(\d+)", name)
+    return (match.group(1), match.group(2)) if match else None
 
 
 #: figure file -> (run-name prefix, logged keys, title): one line per run whose name starts with the prefix
@@ -257,8 +263,7 @@ def main(argv: list[str]) -> int:
     else:
         text = markdown(runs_dir)
         named = {prefix.split(":")[0] for prefix in TABLES}
-        others = {n: r for n, r in runs.items()
-                  if not any(n.startswith(p + "_") and re.fullmatch(r".+_s\d+", n) for p in named)}
+        others = {n: r for n, r in runs.items() if (run_name_parts(n) or ("",))[0] not in named}
         if others:
             text += ("\n" if text.strip() else "") + "### Other runs\n\n" + compare(others, metrics)
     if not text.strip():
