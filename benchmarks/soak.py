@@ -12,15 +12,17 @@ Saves only (no training, so that any growth is the checkpointer's): the smoke mo
 ``--saves`` times through ``mi_vae.train.checkpoint.Checkpointer`` (asynchronous, keep-N), host RSS
 read after every save:
 
-    python -m benchmarks.soak --saves 2000 [--keep 2] [--keep_tensorstore_leak] [--no_malloc_trim] [--out RAW.jsonl]
+    python -m benchmarks.soak --saves 2000 [--keep 2] [--keep_tensorstore_leak] [--no_malloc_trim]
+        [--dynamic_mmap_threshold] [--out RAW.jsonl]
     python -m benchmarks.soak --plot RAW.jsonl [RAW2.jsonl ...] --figure FIGURE.png
 
 ``--out`` gets one JSON line per save (save, rss_mib, wall_s; every 100 saves also the live Python
 objects and glibc's malloc in-use and free bytes) and a last summary line (name "soak_saves"): RSS
 after the warm-up saves and at the end, and the growth per save (least squares) over all saves after
-warm-up and over each half of them. ``--keep_tensorstore_leak`` and ``--no_malloc_trim`` turn off
-the two remedies in mi_vae.train.checkpoint (TensorStore's JSON reference leak plugged; free pages
-handed back after each save), to measure what each one removes.
+warm-up and over each half of them. ``--keep_tensorstore_leak``, ``--no_malloc_trim`` and
+``--dynamic_mmap_threshold`` turn off the remedies in mi_vae.train.checkpoint (TensorStore's JSON
+reference leak plugged; glibc's free pages handed back after each save; its mmap threshold fixed), to
+measure what each one removes.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ def soak_saves(args) -> dict:
 
     checkpoint.PLUG_TENSORSTORE_JSON_LEAK = not args.keep_tensorstore_leak
     checkpoint.TRIM_AFTER_SAVE = not args.no_malloc_trim
+    if args.dynamic_mmap_threshold:
+        checkpoint.MMAP_THRESHOLD = 0
     config = infomax_vae.get_config("smoke=True")
     dataset = run_record.load_run_data(config, None)
     _, _, state, _ = loop.build(config, dataset, make_mesh())
@@ -110,6 +114,7 @@ def soak_saves(args) -> dict:
         "state_mib": round(state_bytes / 2**20, 2),
         "tensorstore_json_leak": "left" if args.keep_tensorstore_leak else checkpoint.plug_tensorstore_json_leak(),
         "malloc_trim_after_save": not args.no_malloc_trim,
+        "mmap_threshold_bytes": checkpoint.MMAP_THRESHOLD if checkpoint._MMAP_THRESHOLD_SET else "dynamic",
         "orbax": ocp.__version__, "tensorstore": getattr(ts, "__version__", None) or _version("tensorstore"),
         "jax": jax.__version__, "max_checkpoints_on_disk_at_samples": most_on_disk,
         "final_checkpoints": ckpt.steps(),
@@ -147,8 +152,10 @@ def plot(paths: list[str], figure: str) -> None:
             lines = [json.loads(line) for line in f if line.strip()]
         rows = [r for r in lines if "save" in r and "rss_mib" in r]
         summary = next((r for r in lines if r.get("name") == "soak_saves"), {})
+        threshold = summary.get("mmap_threshold_bytes", "dynamic")
         label = (f"TensorStore leak {summary.get('tensorstore_json_leak', '?')}, malloc_trim "
-                 f"{'on' if summary.get('malloc_trim_after_save') else 'off'}: "
+                 f"{'on' if summary.get('malloc_trim_after_save') else 'off'}, mmap threshold "
+                 f"{threshold if threshold == 'dynamic' else f'{threshold // 1024} KiB'}: "
                  f"{summary.get('growth_kib_per_save', float('nan')):.1f} KiB/save after save "
                  f"{summary.get('warmup_saves', '?')}")
         ax.plot([r["save"] for r in rows], [r["rss_mib"] for r in rows], lw=0.8, label=label)
@@ -169,6 +176,8 @@ def main() -> None:
                         help="saves only: do not plug TensorStore's JSON reference leak (the behaviour before the fix)")
     parser.add_argument("--no_malloc_trim", action="store_true",
                         help="saves only: do not hand free malloc pages back after each save")
+    parser.add_argument("--dynamic_mmap_threshold", action="store_true",
+                        help="saves only: leave glibc's mmap threshold dynamic")
     parser.add_argument("--out", default="", help="saves only: raw lines (JSON) file")
     parser.add_argument("--plot", nargs="+", default=[], help="raw files of --saves --out runs to plot")
     parser.add_argument("--figure", default="", help="with --plot: the PNG to write")

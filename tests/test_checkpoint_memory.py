@@ -52,3 +52,11 @@ def test_every_save_hands_free_memory_back(tmp_path, monkeypatch):
     assert sorted(int(d) for d in os.listdir(tmp_path / "checkpoints") if d.isdigit()) == [2, 3]
     restored, step = Checkpointer(str(tmp_path / "checkpoints"), keep=2).restore_latest(state)
     assert step == 3 and np.array_equal(restored["w"], state["w"])
+
+
+def test_glibc_mmap_threshold_is_fixed_once_a_checkpointer_exists(tmp_path):
+    Checkpointer(str(tmp_path / "checkpoints"), keep=2).close()
+    if checkpoint._MALLOPT is None or "MALLOC_MMAP_THRESHOLD_" in os.environ or "GLIBC_TUNABLES" in os.environ:
+        assert not checkpoint._MMAP_THRESHOLD_SET
+    else:
+        assert checkpoint._MMAP_THRESHOLD_SET == [checkpoint.MMAP_THRESHOLD]

@@ -17,8 +17,8 @@ Guarantees:
 * An unreadable newest step (damaged files, failed checksum) is skipped with one warning line and the
   previous step is used, down to the oldest.
 * Host memory stays flat over thousands of saves (BENCHMARKS.md, "Soak"): TensorStore's JSON reference leak,
-  which Orbax hits on every save, is plugged (``plug_tensorstore_json_leak``), and the C allocator's free pages
-  are handed back after each save (``release_free_memory``).
+  which Orbax hits on every save, is plugged (``plug_tensorstore_json_leak``); glibc's mmap threshold is fixed
+  (``fix_mmap_threshold``) and its free pages are handed back after each save (``release_free_memory``).
 """
 
 from __future__ import annotations
@@ -151,6 +151,7 @@ class _QuietWriteFailures(logging.Filter):
 _QUIET = _QuietWriteFailures()
 
 
+
 # TensorStore's JSON -> Python conversion (``JsonToPyObject`` in python/tensorstore/json_type_caster.cc, every
 # version tried: 0.1.65, 0.1.78, 0.1.85, 0.1.86) fills each dict with ``PyDict_SetItem(d, key.release(),
 # value.release())``; PyDict_SetItem takes references of its own, so every key and value of every dict it returns
@@ -162,8 +163,6 @@ _QUIET = _QuietWriteFailures()
 
 #: False: leave TensorStore as it is (``benchmarks.soak --keep_tensorstore_leak`` measures the leak)
 PLUG_TENSORSTORE_JSON_LEAK = True
-#: False: no ``release_free_memory`` after each save (``benchmarks.soak --no_malloc_trim``)
-TRIM_AFTER_SAVE = True
 _JSON_LEAK_STATE: list[str] = []  # "plugged", "absent" or "unknown" once probed
 
 _py_decref = ctypes.pythonapi.Py_DecRef
@@ -257,26 +256,51 @@ def plug_tensorstore_json_leak() -> str:
     return state
 
 
-def _malloc_trim():
+# glibc's allocator. It raises its mmap threshold (up to 32 MiB) each time a larger mmapped block is freed, so after
+# start-up a save's large short-lived buffers come from its per-thread arenas instead of mmap; Orbax runs each save on
+# new threads (a finalize thread, a new asyncio loop with executor threads per ``run_sync``) that take whichever of
+# the arenas (8 per core, all created by the time JAX has compiled) is free, and the space freed there fragments and
+# stays resident. With the TensorStore leak plugged, RSS still crept 25 KiB per save of the smoke model (12 KiB with
+# the trim alone) while malloc's bytes in use stayed flat (BENCHMARKS.md, "Soak"). Two remedies, once per process
+# and once per save:
+# the threshold fixed at glibc's initial 128 KiB (big buffers are mmapped and unmapped when freed, as before the
+# first adjustment; not done when MALLOC_MMAP_THRESHOLD_ or GLIBC_TUNABLES is set), and ``malloc_trim(0)`` after
+# each save. Elsewhere than glibc both are skipped.
+
+#: bytes; 0 leaves glibc's dynamic mmap threshold (``benchmarks.soak --dynamic_mmap_threshold``)
+MMAP_THRESHOLD = 128 * 1024
+#: False: no ``release_free_memory`` after each save (``benchmarks.soak --no_malloc_trim``)
+TRIM_AFTER_SAVE = True
+_M_MMAP_THRESHOLD = -3  # mallopt parameter (malloc.h)
+_MMAP_THRESHOLD_SET: list[int] = []
+
+
+def _glibc(name: str, argtypes: list, restype=ctypes.c_int):
     try:
-        trim = ctypes.CDLL(None).malloc_trim  # glibc
+        function = getattr(ctypes.CDLL(None), name)
     except (OSError, AttributeError):
         return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
+    function.argtypes = argtypes
+    function.restype = restype
+    return function
 
 
-_MALLOC_TRIM = _malloc_trim()
+_MALLOC_TRIM = _glibc("malloc_trim", [ctypes.c_size_t])
+_MALLOPT = _glibc("mallopt", [ctypes.c_int, ctypes.c_int])
+
+
+def fix_mmap_threshold() -> None:
+    """Fix glibc's mmap threshold at ``MMAP_THRESHOLD`` bytes, once per process (see above)."""
+    if _MMAP_THRESHOLD_SET or not MMAP_THRESHOLD or _MALLOPT is None:
+        return
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "GLIBC_TUNABLES" in os.environ:  # the user's choice stands
+        return
+    _MMAP_THRESHOLD_SET.append(MMAP_THRESHOLD if _MALLOPT(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1 else 0)
 
 
 def release_free_memory() -> None:
-    """Hand the C allocator's free pages back to the OS (glibc ``malloc_trim(0)``; nothing elsewhere).
-
-    Orbax runs each save on new threads (its finalize thread, a new asyncio loop with executor threads per
-    ``run_sync``), so glibc spreads a save's short-lived buffers over up to 8 x cores per-thread arenas and keeps
-    their freed pages resident: without this, RSS crept up ~25 KB per save of the smoke model with no live
-    allocation behind it (BENCHMARKS.md, "Soak"). Takes ~5 ms there; called once per save."""
+    """Hand the C allocator's free pages back to the OS (glibc ``malloc_trim(0)``, ~5 ms here; called after each
+    save)."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
 
@@ -288,6 +312,7 @@ class Checkpointer:
                 logging.getLogger(name).addFilter(_QUIET)
         if PLUG_TENSORSTORE_JSON_LEAK:
             plug_tensorstore_json_leak()
+        fix_mmap_threshold()
         self.directory = os.path.abspath(directory)
         self.manager = ocp.CheckpointManager(
             self.directory,
