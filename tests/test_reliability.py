@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import jax
 import jax.numpy as jnp
@@ -510,8 +511,6 @@ def test_sigterm_during_evaluation_is_one_line_and_leaves_eval_alone(tmp_path):
 def test_wandb_is_a_writer_when_installed_and_one_line_when_not(tmp_path, monkeypatch):
     """``config.wandb_project``: the scalars go to wandb.log by split/name and step (a stand-in module records
     them); without wandb installed the run is refused in one line before anything is written."""
-    import types
-
     from mi_vae.errors import ConfigError
     from mi_vae.train import loop
 
@@ -566,10 +565,12 @@ def storage_limited_cli(limit_bytes: int, *args: str) -> subprocess.CompletedPro
 
 
 def last_line(proc) -> str:
-    """The run's one ``error:`` line (exactly one). Orbax's background thread may still print TensorStore's
-    "Event loop is closed" tracebacks after it at exit when a save failed mid-write (a known leftover)."""
+    """The run's one ``error:`` line: exactly one, the last line, and no traceback anywhere (TensorStore's
+    "Event loop is closed" callbacks and asyncio's unretrieved write tasks of a failed save included)."""
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1, proc.stderr[-2000:]
+    assert len(errors) == 1 and proc.stderr.strip().splitlines()[-1] == errors[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "Task exception was never retrieved" not in proc.stderr, \
+        proc.stderr[-2000:]
     return errors[0]
 
 
@@ -580,8 +581,7 @@ def test_a_full_disk_is_one_line_at_start_during_saves_and_during_evaluation(tmp
     proc = storage_limited_cli(64, *base, f"--workdir={tmp_path / 'start'}", "--config.run_eval=False")
     assert proc.returncode == 1 and last_line(proc).startswith("error: writing ") and "File too large" in \
         last_line(proc) and "Traceback" not in proc.stderr
-    # during saves: the checkpoint's data file exceeds the cap (metrics and config fit); its error line is checked,
-    # not the absence of tracebacks (see last_line)
+    # during saves: the checkpoint's data file exceeds the cap (metrics and config fit)
     proc = storage_limited_cli(200_000, *base, f"--workdir={tmp_path / 'saves'}", "--config.run_eval=False")
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert last_line(proc).startswith("error: saving checkpoint step") and "File too large" in last_line(proc)
@@ -595,6 +595,41 @@ def test_a_full_disk_is_one_line_at_start_during_saves_and_during_evaluation(tmp
     assert proc.returncode == 1 and last_line(proc).startswith("error: writing ") and "Traceback" not in proc.stderr
     assert snapshot(workdir / "eval") == before
     assert not [d for d in os.listdir(workdir) if d.startswith(".eval-tmp-") or d == "eval.previous"]
+
+
+def test_only_closed_loop_callbacks_are_dropped_from_unraisable_reports(monkeypatch):
+    """The hook Checkpointer installs drops TensorStore's callbacks onto a closed asyncio loop and passes every
+    other unraisable exception (another RuntimeError, the same text raised elsewhere) to the previous hook."""
+    import asyncio
+    import functools
+
+    from mi_vae.train import checkpoint
+
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: seen.append(unraisable.exc_value))
+    checkpoint.quiet_closed_loop_callbacks()
+    checkpoint.quiet_closed_loop_callbacks()  # once: not wrapped twice
+
+    def report(function):
+        """As Python reports an exception raised in a callback called from C: the traceback starts there."""
+        try:
+            function()
+        except RuntimeError as err:
+            sys.unraisablehook(types.SimpleNamespace(exc_type=RuntimeError, exc_value=err, err_msg=None,
+                                                     exc_traceback=err.__traceback__.tb_next, object=None))
+
+    loop = asyncio.new_event_loop()
+    loop.close()
+    report(functools.partial(loop.call_soon_threadsafe, print))
+
+    def elsewhere():
+        raise RuntimeError("Event loop is closed")
+
+    report(elsewhere)
+    report(lambda: asyncio.get_running_loop())  # "no running event loop"
+    assert [str(e) for e in seen] == ["Event loop is closed", "no running event loop"]
+    assert sys.unraisablehook.__wrapped__ is not None and not getattr(
+        sys.unraisablehook.__wrapped__, "drops_closed_loop_callbacks", False)
 
 
 def test_a_save_the_disk_cannot_hold_is_refused_before_orbax_starts_it(tmp_path, monkeypatch):

@@ -34,6 +34,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 
 import jax
 import jax.numpy as jnp
@@ -136,8 +137,9 @@ def write_failure_reason(err: BaseException) -> str:
 
 
 class _QuietWriteFailures(logging.Filter):
-    """Drops Orbax's own ERROR records (each with a traceback, one per thread involved) for a failed write:
-    the failure reaches the caller as one ``CheckpointSaveError`` line instead."""
+    """Drops Orbax's own ERROR records (each with a traceback, one per thread involved) and asyncio's records of
+    its unretrieved write tasks for a failed write: the failure reaches the caller as one ``CheckpointSaveError``
+    line instead."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.ERROR:
@@ -150,6 +152,34 @@ class _QuietWriteFailures(logging.Filter):
 
 _QUIET = _QuietWriteFailures()
 
+
+def _is_closed_loop_callback(unraisable) -> bool:
+    """TensorStore's done-callback of a future whose asyncio loop is already closed: Orbax runs each save's (and
+    restore's) coroutines in a loop of their own (``asyncio.run``) and closes it when the first write fails, while
+    TensorStore still completes the other writes on its own threads and calls ``loop.call_soon_threadsafe`` on the
+    closed loop. Python reports each as an unraisable ``RuntimeError('Event loop is closed')`` with a traceback;
+    the failure itself reaches the caller once, as ``CheckpointSaveError`` or a fallback warning."""
+    if unraisable.exc_type is not RuntimeError or str(unraisable.exc_value) != "Event loop is closed":
+        return False
+    frames = [frame.f_code.co_name for frame, _ in traceback.walk_tb(unraisable.exc_traceback)]
+    return frames[:1] == ["call_soon_threadsafe"]
+
+
+def _drop_closed_loop_callbacks(previous):
+    @functools.wraps(previous)
+    def hook(unraisable):
+        if not _is_closed_loop_callback(unraisable):
+            previous(unraisable)
+
+    hook.drops_closed_loop_callbacks = True
+    return hook
+
+
+def quiet_closed_loop_callbacks() -> None:
+    """Install (once) a ``sys.unraisablehook`` that drops only ``_is_closed_loop_callback`` reports and passes
+    every other unraisable exception to the hook that was there before."""
+    if not getattr(sys.unraisablehook, "drops_closed_loop_callbacks", False):
+        sys.unraisablehook = _drop_closed_loop_callbacks(sys.unraisablehook)
 
 
 # TensorStore's JSON -> Python conversion (``JsonToPyObject`` in python/tensorstore/json_type_caster.cc, every
@@ -307,12 +337,15 @@ def release_free_memory() -> None:
 
 class Checkpointer:
     def __init__(self, directory: str, keep: int, async_save: bool = True):
-        for name in ("absl", "orbax"):  # Orbax logs through absl; either may be the record's logger
+        # Orbax logs through absl; either may be the record's logger. asyncio's own "Task exception was never
+        # retrieved" records the other writes of a failed save when their tasks are collected at exit.
+        for name in ("absl", "orbax", "asyncio"):
             if _QUIET not in logging.getLogger(name).filters:
                 logging.getLogger(name).addFilter(_QUIET)
         if PLUG_TENSORSTORE_JSON_LEAK:
             plug_tensorstore_json_leak()
         fix_mmap_threshold()
+        quiet_closed_loop_callbacks()
         self.directory = os.path.abspath(directory)
         self.manager = ocp.CheckpointManager(
             self.directory,
