@@ -647,3 +647,27 @@ def test_a_save_the_disk_cannot_hold_is_refused_before_orbax_starts_it(tmp_path,
     with pytest.raises(CheckpointSaveError, match=r"step 2: 0.0 MiB free .* step 1 is the last complete checkpoint"):
         checkpointer.save(2, state)
     assert sorted(os.listdir(tmp_path / "ckpt")) == ["1"]
+
+
+def test_a_step_removed_by_the_trainer_while_evaluation_reads_it_is_retried_on_the_newest(tmp_path, caplog):
+    """--mode=eval beside a training run: keep-N may delete the step the reader has just listed. The reader reads
+    the listing again and restores the step that replaced it, with no 'unreadable' warning."""
+    state = {"w": jnp.arange(1000.0), "step": jnp.array(1)}
+    trainer = Checkpointer(str(tmp_path / "ckpt"), keep=1, async_save=False)
+    trainer.save(1, state)
+    reader = Checkpointer(str(tmp_path / "ckpt"), keep=1, async_save=False)
+    assert reader.steps() == [1]
+    restore = reader.manager.restore
+
+    def trainer_moves_on(step, **kwargs):
+        if step == 1:
+            trainer.save(2, {"w": state["w"] + 1, "step": jnp.array(2)})  # keep=1 removes step 1
+            assert not os.path.exists(tmp_path / "ckpt" / "1")
+        return restore(step, **kwargs)
+
+    reader.manager.restore = trainer_moves_on
+    restored, step = reader.restore_latest(state)
+    assert step == 2 and np.array_equal(restored["w"], np.arange(1000.0) + 1)
+    assert "unreadable" not in caplog.text
+    trainer.close()
+    reader.close()

@@ -443,30 +443,48 @@ class Checkpointer:
                     f"{np.dtype(want.dtype).name}{list(want.shape)} in the model; "
                     "use a new --workdir for a changed model or optimizer (config.flatten_optimizer)")
 
-    def restore_latest(self, target):
+    def restore_latest(self, target, rounds: int = 3):
         """Restore the newest readable step onto ``target``'s shapes and shardings.
 
         ``target`` is a state pytree (arrays or ShapeDtypeStructs with shardings). Returns
-        (state, step) or (None, None) when there is no checkpoint.
+        (state, step) or (None, None) when there is no checkpoint. A step that disappears while it is read
+        (a trainer on the same workdir keeping its newest N removed it) is not unreadable: the listing is read
+        again and the newest step then on disk is tried, up to ``rounds`` times.
         """
         steps = self.steps()
         if not steps:
             return None, None
         abstract = jax.tree.map(
             lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=getattr(a, "sharding", None)), target)
-        unreadable = []
+        unreadable, tried = [], set()
         try:
             with _quiet_stderr():
-                for step in reversed(steps):
-                    try:
-                        self.check_compatible(step, abstract)
-                        state = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
-                        self.verify(step, state)
-                        return state, step
-                    except CheckpointMismatchError:
-                        raise
-                    except Exception as err:  # unreadable step: fall back to the previous one
-                        unreadable.append((step, (str(err).strip().splitlines() or [type(err).__name__])[0][:200]))
+                for _ in range(rounds):
+                    vanished = False
+                    for step in reversed(steps):
+                        if step in tried:
+                            continue
+                        try:
+                            self.check_compatible(step, abstract)
+                            state = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
+                            self.verify(step, state)
+                            return state, step
+                        except CheckpointMismatchError:
+                            if not os.path.isdir(os.path.join(self.directory, str(step))):
+                                vanished = True
+                                continue
+                            raise
+                        except Exception as err:  # unreadable step: fall back to the previous one
+                            if not os.path.isdir(os.path.join(self.directory, str(step))):
+                                vanished = True  # removed under us, not damaged
+                                continue
+                            tried.add(step)
+                            unreadable.append(
+                                (step, (str(err).strip().splitlines() or [type(err).__name__])[0][:200]))
+                    if not vanished:
+                        break
+                    self.manager.reload()
+                    steps = self.steps()
         finally:
             for step, reason in unreadable:
                 log.warning("checkpoint step %d in %s is unreadable (%s); falling back to an earlier step",
