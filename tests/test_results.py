@@ -117,3 +117,16 @@ def test_a_run_no_named_table_groups_is_shown_under_other_runs(tmp_path, capsys)
     assert main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "### Other runs" in out and "vimae_normal-wae_l2-unitkernel_s0" in out
+
+
+def test_runs_evaluated_before_the_validated_estimators_stay_out_of_their_table(tmp_path):
+    """The old capped mi_aggregate (no ceiling recorded) shows in the first InfoMax table, never under the title
+    of the validated estimators; a run that records the ceiling shows in both."""
+    runs = str(tmp_path)
+    old = {"iwae_nll": 250.0, "mi_critic": 4.0, "kl": 10.0, "active_units": 5, "mi_aggregate": 6.8}
+    write(runs, "infomax_vae-d2_s0", old)
+    write(runs, "infomax_vae-d4_s0", {**old, "mi_aggregate": 9.5, "mi_aggregate_ceiling": 11.0,
+                                      "mi_aggregate_stderr": 0.04, "active_units_sampled": 7})
+    first, validated = markdown(runs).split("### InfoMax-VAE tables II-III by the validated")
+    assert "| vae-d2 | 1 |" in first and "| vae-d4 | 1 |" in first
+    assert "| vae-d2 |" not in validated and "| vae-d4 | 1 | 9.500 | 0.040 | 4.000 | n/a | 5.000 | 7.000 |" in validated
