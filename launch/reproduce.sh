@@ -5,6 +5,7 @@
 #   text_paper (default: all)
 #   JOBS=N runs N trainings at once (default 1; on one GPU: JOBS=16 XLA_PYTHON_CLIENT_MEM_FRACTION=0.045).
 #   Shorter runs, for a CPU: SEEDS="0" (default "0 1 2"), IM_EPOCHS=5 (InfoMax grid, default 10),
+#   IM_DEPTHS="2 4" (InfoMax grid decoder depths, default "2 4 10"),
 #   VIM_EPOCHS=1 (VIMAE, default 10), INFOVAE_EPOCHS=1 (InfoVAE, default 10),
 #   TEXT_STEPS=3000 (default 8000), TEXT_NET="hidden=64,embed=32" (default: the config's 256 and 128),
 #   TEXT_M="0 5 10" (default "0 2 5 10 15").
@@ -31,6 +32,7 @@ export RUNS=$runs
 JOBS=${JOBS:-1}
 SEEDS=${SEEDS:-0 1 2}
 IM_EPOCHS=${IM_EPOCHS:-10}
+IM_DEPTHS=${IM_DEPTHS:-2 4 10}
 VIM_EPOCHS=${VIM_EPOCHS:-10}
 INFOVAE_EPOCHS=${INFOVAE_EPOCHS:-10}
 TEXT_STEPS=${TEXT_STEPS:-8000}
@@ -61,7 +63,7 @@ for section in $sections; do
   case $section in
     infomax)  # InfoMax-VAE tables II-III: MLP decoders of depth 2, 4, 10, latent 20, Fashion-MNIST, 10 epochs
       common=(--config.batch_size=64 --config.num_epochs=$IM_EPOCHS --config.model.latent_dim=20)
-      for seed in $SEEDS; do for d in 2 4 10; do
+      for seed in $SEEDS; do for d in $IM_DEPTHS; do
         run "infomax_vae-d${d}_s${seed}" "configs/vae.py:decoder_depth=$d" "${common[@]}" --config.seed=$seed
         run "infomax_betavae-d${d}_s${seed}" "configs/beta_vae.py:decoder_depth=$d" "${common[@]}" --config.seed=$seed
         run "infomax_infovae-d${d}_s${seed}" "configs/infovae_mmd.py:net=mlp,decoder_depth=$d" "${common[@]}" \
