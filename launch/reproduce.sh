@@ -8,7 +8,7 @@
 #   IM_DEPTHS="2 4" (InfoMax grid decoder depths, default "2 4 10"),
 #   VIM_EPOCHS=1 (VIMAE, default 10), INFOVAE_EPOCHS=1 (InfoVAE, default 10),
 #   TEXT_STEPS=3000 (default 8000), TEXT_NET="hidden=64,embed=32" (default: the config's 256 and 128),
-#   TEXT_M="0 5 10" (default "0 2 5 10 15").
+#   TEXT_M="0 5 10" (default "0 2 5 10 15"), TEXT_PAPER_M="0 10" (text_paper's targets, default "0 2 5 10").
 #   EVALS=elbo,mi,probe,generation runs only these evaluators of each run (default: all of its config.evals).
 # Each run is `python -m mi_vae.main --config=... --workdir=RUNS_DIR/<name>`; a finished run is skipped
 # (its workdir already has eval/metrics.json), an interrupted one resumes from its checkpoint.
@@ -38,6 +38,7 @@ INFOVAE_EPOCHS=${INFOVAE_EPOCHS:-10}
 TEXT_STEPS=${TEXT_STEPS:-8000}
 TEXT_NET=${TEXT_NET:+,$TEXT_NET}
 TEXT_M=${TEXT_M:-0 2 5 10 15}
+TEXT_PAPER_M=${TEXT_PAPER_M:-0 2 5 10}
 queue=()
 
 run() {  # run NAME CONFIG [flags...]: queue one training + evaluation
@@ -147,9 +148,10 @@ for section in $sections; do
         run "maetext_M${M}_s0" "configs/mae_text.py:M=$M,steps=$TEXT_STEPS$TEXT_NET"
       done ;;
     text_paper)  # figure 3 as the paper ran it: flexible encoder (k = 5), <= 8 words, training sentences reconstructed
-      for M in 0 2 5 10; do
-        run "maetextpaper_M${M}_s0" "configs/mae_text.py:M=$M,steps=$TEXT_STEPS$TEXT_NET,flexible=5,dataset=fortunes8,split=train"
-      done ;;
+      for seed in $SEEDS; do for M in $TEXT_PAPER_M; do
+        run "maetextpaper_M${M}_s${seed}" "configs/mae_text.py:M=$M,steps=$TEXT_STEPS$TEXT_NET,flexible=5,dataset=fortunes8,split=train" \
+          --config.seed="$seed"
+      done; done ;;
     *) echo "unknown section $section" >&2; exit 2 ;;
   esac
 done
