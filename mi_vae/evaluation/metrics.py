@@ -29,7 +29,8 @@ ArrayLike = Any
 #: One-line definitions for the report, by metric key (``<sigma>`` / ``<p>`` keys by prefix).
 DEFINITIONS: dict[str, str] = {
     "elbo": "mean_i [log p(x_i|z_i) - KL(q(z|x_i) || p(z))], one z_i ~ q(z|x_i) per test example (nats)",
-    "recon_nll": "-mean_i log p(x_i|z_i), z_i ~ q(z|x_i) (nats; Bernoulli on grey levels = cross-entropy)",
+    "recon_nll": "-mean_i log p(x_i|z_i), z_i ~ q(z|x_i) (nats; the data's likelihood: Bernoulli cross-entropy on "
+                 "grey levels, categorical on tokens)",
     "kl": "mean_i KL(q(z|x_i) || p(z)), closed form (nats)",
     "recon_l2": "mean_i sum_pixels (x_i - x_hat_i)^2, x_hat_i the decoder's point estimate (Bernoulli "
                 "probabilities / Gaussian mean) at the posterior mean E_q[z|x_i] (VIMAE table II)",
